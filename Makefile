@@ -1,0 +1,55 @@
+# Semantic Segmentation from Scratch — the two commands a reader needs:
+#   make book    build the rendered book into _build/html (from the notebooks' stored outputs)
+#   make test    run the whole test suite (library, notebooks, book build, browser)
+# and, for authors:
+#   make notebooks   rebuild notebooks/*.ipynb from notebooks/src/*.py and re-execute them in place
+#   make bench       run the benchmark suite (python -m segedu bench)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# CPU wheel of PyTorch for CI and laptops. The package itself never pins torch (that would
+# replace Colab's CUDA build); override with `make TORCH_SPEC=torch ...` to take another build.
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_WORKERS ?= 2
+
+.PHONY: all book test test-lib test-notebooks notebooks bench install clean help
+
+help:
+	@sed -n '1,10p' Makefile
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Re-install only when the package metadata changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+book: install
+	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
+	@echo "open _build/html/index.html"
+
+test: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --nbval-lax --durations=15 tests notebooks
+
+test-lib: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not browser" tests
+
+test-notebooks: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax notebooks
+
+notebooks: install
+	$(PY) tools/py2nb.py
+	$(PY) tools/run_notebooks.py
+
+bench: install
+	$(PY) -m segedu bench
+
+clean:
+	rm -rf _build .pytest_cache

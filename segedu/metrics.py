@@ -1,0 +1,75 @@
+"""Segmentation metrics, all computed from one confusion matrix.
+
+``pred`` may be class labels ``[N, H, W]`` (int) or raw scores ``[N, K, H, W]`` (float, argmax is
+taken; a single channel ``[N, 1, H, W]`` is read as a binary logit thresholded at 0). ``target``
+is ``[N, H, W]`` of class indices. Pixels equal to ``ignore_index`` are left out.
+
+Introduced in chapter 1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["as_labels", "confusion_matrix", "pixel_accuracy", "iou", "mean_iou", "dice"]
+
+
+def as_labels(pred: torch.Tensor) -> torch.Tensor:
+    """Turn scores ``[N, K, H, W]`` into labels ``[N, H, W]``; labels pass through unchanged."""
+    if pred.is_floating_point():
+        if pred.dim() != 4:
+            raise ValueError(f"float predictions must be scores [N, K, H, W], got shape {tuple(pred.shape)}")
+        if pred.shape[1] == 1:  # binary: one logit per pixel
+            return (pred[:, 0] > 0).long()
+        return pred.argmax(1)
+    return pred.long()
+
+
+def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """``C[t, p]`` = number of pixels of true class ``t`` predicted as ``p``."""
+    pred = as_labels(pred)
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape "
+            "(for a valid-padding U-Net, centre-crop the target with segedu.sizes.center_crop)"
+        )
+    pred, target = pred.reshape(-1).cpu(), target.reshape(-1).long().cpu()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        pred, target = pred[keep], target[keep]
+    if target.numel() and (target.min() < 0 or target.max() >= num_classes):
+        raise ValueError(f"target labels must be in [0, {num_classes}), found {target.min()}..{target.max()}")
+    if pred.numel() and (pred.min() < 0 or pred.max() >= num_classes):
+        raise ValueError(f"predicted labels must be in [0, {num_classes}), found {pred.min()}..{pred.max()}")
+    return torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def pixel_accuracy(pred, target, ignore_index: int | None = None) -> float:
+    """Fraction of (non-ignored) pixels whose predicted class is right."""
+    pred = as_labels(pred)
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    keep = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
+    n = int(keep.sum())
+    return float(((pred == target) & keep).sum()) / n if n else float("nan")
+
+
+def iou(pred, target, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """Per-class intersection over union ``TP / (TP + FP + FN)``; NaN for a class absent from both."""
+    c = confusion_matrix(pred, target, num_classes, ignore_index).double()
+    tp = c.diag()
+    union = c.sum(0) + c.sum(1) - tp
+    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+
+
+def mean_iou(pred, target, num_classes: int, ignore_index: int | None = None) -> float:
+    """Mean of the per-class IoU over the classes that occur (in prediction or target)."""
+    return float(torch.nanmean(iou(pred, target, num_classes, ignore_index)))
+
+
+def dice(pred, target, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """Per-class Dice coefficient ``2 TP / (2 TP + FP + FN)``; NaN for a class absent from both."""
+    c = confusion_matrix(pred, target, num_classes, ignore_index).double()
+    tp = c.diag()
+    denom = c.sum(0) + c.sum(1)
+    return torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.full_like(tp, float("nan")))

@@ -1,0 +1,352 @@
+"""``fit()``: the one training loop of the course.
+
+Every chapter trains its models with this function, so a reader learns it once. It does the
+plain thing — mini-batch gradient descent with Adam — plus what a reader's machine needs:
+
+* ``device="auto"`` picks CUDA, then Apple MPS, then the CPU; nothing assumes a GPU.
+* ``amp="auto"`` turns on mixed precision on CUDA (bfloat16 where supported, else float16 with a
+  gradient scaler). On the CPU it stays off by default; ``amp="bf16"`` forces bfloat16 autocast
+  anywhere (that is how the tests exercise the mixed-precision path without a GPU).
+* ``seed`` makes a CPU run reproducible: the same seed gives the same History.
+* Valid-padding networks (the paper U-Net) predict a smaller map than their input: the target
+  (and any per-pixel weight map) is centre-cropped to the prediction, as in the U-Net paper.
+* Deep supervision: a model may return a list of outputs; the loss receives the list and the
+  metrics are computed on the last one.
+
+Introduced in chapter 1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from . import metrics as M
+from .sizes import center_crop
+
+__all__ = ["fit", "History", "resolve_device", "seed_everything", "predict", "evaluate",
+           "save_checkpoint", "load_checkpoint", "default_loss"]
+
+
+# --------------------------------------------------------------------------------------------
+# devices, seeds, precision
+# --------------------------------------------------------------------------------------------
+
+def resolve_device(device="auto") -> torch.device:
+    """``"auto"`` -> CUDA, else MPS, else CPU. An explicit device that is missing is an error."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'auto', 'cpu', 'cuda', got {type(device).__name__}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)  # raises a clear RuntimeError for nonsense strings
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but no CUDA GPU is available; use device='auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device='mps' was requested but Apple MPS is not available; use device='auto' or 'cpu'")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_amp(amp, device: torch.device):
+    """Return the autocast dtype to use, or ``None`` for full float32.
+
+    ``"auto"``: bfloat16 on CUDA GPUs that support it (Ampere and newer), float16 on older CUDA
+    GPUs, off on CPU/MPS (CPU bfloat16 is slower than float32 on most laptop CPUs).
+    ``True`` is ``"auto"`` but also on the CPU (bfloat16); ``"bf16"``/``"fp16"`` force a dtype;
+    ``False``/``None`` turn it off.
+    """
+    if amp in (False, None, "off", "fp32"):
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        if device.type == "cpu":
+            raise ValueError("amp='fp16' needs a GPU; on the CPU use amp='bf16'")
+        return torch.float16
+    if amp in ("auto", True):
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if (amp is True and device.type == "cpu") else None
+    raise ValueError(f"amp must be 'auto', True, False, 'bf16' or 'fp16', got {amp!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# loss and outputs
+# --------------------------------------------------------------------------------------------
+
+def default_loss(output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Pixel-wise cross entropy (one logit per class), or binary cross entropy for one channel.
+
+    ``output`` is ``[N, K, H, W]``, ``target`` ``[N, H, W]``; an optional per-pixel ``weight``
+    ``[N, H, W]`` scales each pixel's term (the U-Net weight map), normalised by its sum.
+    """
+    if output.shape[1] == 1:
+        per_pixel = nn.functional.binary_cross_entropy_with_logits(output[:, 0], target.float(), reduction="none")
+    else:
+        per_pixel = nn.functional.cross_entropy(output, target, reduction="none")
+    if weight is None:
+        return per_pixel.mean()
+    return (per_pixel * weight).sum() / weight.sum().clamp(min=1e-12)
+
+
+def _last(output):
+    return output[-1] if isinstance(output, (list, tuple)) else output
+
+
+def _crop_targets(output, extras):
+    """Centre-crop targets/weights to the prediction size (valid-padding networks)."""
+    h, w = _last(output).shape[-2:]
+    return [center_crop(t, (h, w)) if t.shape[-2:] != (h, w) else t for t in extras]
+
+
+def _num_classes(output) -> int:
+    k = _last(output).shape[1]
+    return 2 if k == 1 else k
+
+
+# --------------------------------------------------------------------------------------------
+# History
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class History:
+    """What ``fit`` measured, one entry per epoch.
+
+    ``epochs`` is a list of dicts with keys ``epoch``, ``loss`` (mean training loss), ``time``
+    (seconds) and, when validation data was given, ``val_loss``, ``val_pixel_accuracy``,
+    ``val_mean_iou``, ``val_dice`` (mean over foreground classes).
+    """
+
+    epochs: list = field(default_factory=list)
+    device: str = "cpu"
+    amp: str | None = None
+    seconds: float = 0.0
+
+    def __getitem__(self, key: str) -> list:
+        return [e[key] for e in self.epochs if key in e]
+
+    @property
+    def last(self) -> dict:
+        return self.epochs[-1] if self.epochs else {}
+
+    def best(self, key: str = "val_mean_iou") -> float:
+        values = self[key]
+        return max(values) if values else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"epochs": self.epochs, "device": self.device, "amp": self.amp, "seconds": self.seconds}
+
+    def plot(self, ax=None, keys=("loss", "val_loss"), label=None):
+        from .viz import plot_history
+
+        return plot_history({label or "model": self}, keys=keys, ax=ax)
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k}={v:.4g}" for k, v in self.last.items() if isinstance(v, float))
+        return f"History({len(self.epochs)} epochs on {self.device}: {last})"
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------------------------
+
+def _check_dataset(data, name: str):
+    if data is None:
+        return None
+    if isinstance(data, (DataLoader, Dataset)) or hasattr(data, "__getitem__"):
+        return data
+    raise TypeError(f"{name} must be a torch Dataset of (image, mask) pairs, got {type(data).__name__}")
+
+
+def _loader(data, batch_size, shuffle, seed):
+    if isinstance(data, DataLoader):
+        return data
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=0)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, *, loss=None, batch_size: int = 8, device="auto",
+             num_classes: int | None = None, amp=False) -> dict:
+    """Loss, pixel accuracy, mean IoU and mean foreground Dice of ``model`` on ``data``."""
+    dev = resolve_device(device)
+    loss = loss or default_loss
+    amp_dtype = resolve_amp(amp, dev)
+    model.eval()
+    total_loss, n_batches, conf = 0.0, 0, None
+    for batch in _loader(data, batch_size, False, 0):
+        x, *extras = (t.to(dev) for t in batch)
+        with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(x)
+        out = [o.float() for o in out] if isinstance(out, (list, tuple)) else out.float()
+        extras = _crop_targets(out, extras)
+        total_loss += float(loss(out, *extras))
+        n_batches += 1
+        k = num_classes or _num_classes(out)
+        c = M.confusion_matrix(_last(out), extras[0], k)
+        conf = c if conf is None else conf + c
+    conf = conf.double()
+    tp = conf.diag()
+    union = conf.sum(0) + conf.sum(1) - tp
+    iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+    dice = torch.where(union > 0, 2 * tp / (union + tp).clamp(min=1), torch.full_like(tp, float("nan")))
+    return {
+        "val_loss": total_loss / max(n_batches, 1),
+        "val_pixel_accuracy": float(tp.sum() / conf.sum()),
+        "val_mean_iou": float(torch.nanmean(iou)),
+        "val_dice": float(torch.nanmean(dice[1:])) if len(dice) > 1 else float("nan"),
+    }
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images, *, batch_size: int = 8, device="auto") -> torch.Tensor:
+    """Raw outputs (logits) of ``model`` for a tensor of images ``[N, C, H, W]`` (last head if a list)."""
+    if not torch.is_tensor(images) or images.dim() != 4:
+        raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
+    dev = resolve_device(device)
+    model.eval().to(dev)
+    outs = [_last(model(images[i : i + batch_size].to(dev))).float().cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(outs)
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints
+# --------------------------------------------------------------------------------------------
+
+def save_checkpoint(path, model: nn.Module, **extra) -> None:
+    """Save ``state_dict`` (plus plain-data extras) atomically: write to a temp file, then rename."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save({"state_dict": model.state_dict(), **extra}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True`` (no arbitrary code); fill ``model`` if given."""
+    ckpt = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    if model is not None:
+        model.load_state_dict(ckpt["state_dict"])
+    return ckpt
+
+
+# --------------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------------
+
+def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int = 5, batch_size: int = 8,
+        lr: float = 1e-3, weight_decay: float = 0.0, device="auto", amp="auto", progress: bool = True,
+        seed: int = 0, max_steps: int | None = None, num_classes: int | None = None,
+        checkpoint=None, channels_last: bool = False, on_epoch_end=None) -> History:
+    """Train ``model`` on ``train_data`` with Adam and return a :class:`History`.
+
+    Args:
+        model: any ``nn.Module`` mapping ``[N, C, H, W]`` images to ``[N, K, h, w]`` scores
+            (``h, w`` may be smaller than ``H, W``: targets are centre-cropped), or to a list of
+            such outputs (deep supervision).
+        train_data, val_data: datasets of ``(image, mask)`` or ``(image, mask, weight)`` tuples.
+        loss: ``loss(output, mask[, weight]) -> scalar``; default: pixel-wise cross entropy
+            (binary cross entropy for one output channel).
+        epochs, batch_size, lr, weight_decay: the usual.
+        device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ...
+        amp: mixed precision, see :func:`resolve_amp`; ``"auto"`` = on for CUDA only.
+        progress: show a progress bar per epoch and print one line per epoch.
+        seed: seeds weights' data order (and anything random in the loop); CPU runs reproduce.
+        max_steps: stop after this many optimizer steps in total (a fixed compute budget).
+        num_classes: for the metrics; default: read off the model's output channels.
+        checkpoint: path; the weights with the best ``val_mean_iou`` (or lowest training loss
+            without validation data) are saved there, loadable with ``weights_only=True``.
+        channels_last: use the NHWC memory format (often faster on GPUs and recent CPUs).
+        on_epoch_end: optional ``callback(epoch_dict)``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    train_data = _check_dataset(train_data, "train_data")
+    val_data = _check_dataset(val_data, "val_data")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    dev = resolve_device(device)
+    amp_dtype = resolve_amp(amp, dev)
+    loss = loss or default_loss
+    seed_everything(seed)
+    model.to(dev)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    # A gradient scaler is only needed for float16 (bfloat16 has float32's exponent range).
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype is torch.float16)
+    loader = _loader(train_data, batch_size, True, seed)
+    history = History(device=str(dev), amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None)
+    best, step, start = -math.inf, 0, time.perf_counter()
+    bar_cls = None
+    if progress:
+        from tqdm.auto import tqdm as bar_cls
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t0, total, n = time.perf_counter(), 0.0, 0
+        batches = bar_cls(loader, desc=f"epoch {epoch}/{epochs}", leave=False) if bar_cls else loader
+        for batch in batches:
+            x, *extras = (t.to(dev, non_blocking=True) for t in batch)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                out = model(x)
+            out = [o.float() for o in out] if isinstance(out, (list, tuple)) else out.float()
+            value = loss(out, *_crop_targets(out, extras))
+            if not torch.isfinite(value):
+                raise FloatingPointError(f"loss became {float(value)} at step {step}; lower lr (now {lr})")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(value).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += float(value) * len(x)
+            n += len(x)
+            step += 1
+            if bar_cls:
+                batches.set_postfix(loss=f"{float(value):.4f}")
+            if max_steps is not None and step >= max_steps:
+                break
+        record = {"epoch": epoch, "loss": total / max(n, 1), "time": time.perf_counter() - t0}
+        if val_data is not None:
+            record.update(evaluate(model, val_data, loss=loss, batch_size=batch_size, device=dev,
+                                   num_classes=num_classes, amp=amp if amp_dtype is not None else False))
+        history.epochs.append(record)
+        if progress:
+            print(f"epoch {epoch:>3}/{epochs}  " + "  ".join(
+                f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch",) and isinstance(v, float)))
+        score = record.get("val_mean_iou", -record["loss"])
+        if checkpoint is not None and score > best:
+            best = score
+            save_checkpoint(checkpoint, model, epoch=epoch, metrics=record)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        if max_steps is not None and step >= max_steps:
+            break
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return history
