@@ -17,8 +17,10 @@ __all__ = ["as_labels", "confusion_matrix", "pixel_accuracy", "iou", "mean_iou",
 def as_labels(pred: torch.Tensor) -> torch.Tensor:
     """Turn scores ``[N, K, H, W]`` into labels ``[N, H, W]``; labels pass through unchanged."""
     if pred.is_floating_point():
+        if pred.dim() == 2:  # a classifier's scores [N, K] (chapter 1's patch classifier)
+            return pred.argmax(1)
         if pred.dim() != 4:
-            raise ValueError(f"float predictions must be scores [N, K, H, W], got shape {tuple(pred.shape)}")
+            raise ValueError(f"float predictions must be scores [N, K, H, W] or [N, K], got shape {tuple(pred.shape)}")
         if pred.shape[1] == 1:  # binary: one logit per pixel
             return (pred[:, 0] > 0).long()
         return pred.argmax(1)

@@ -116,6 +116,8 @@ def _last(output):
 
 def _crop_targets(output, extras):
     """Centre-crop targets/weights to the prediction size (valid-padding networks)."""
+    if _last(output).dim() == 2:  # a classifier's [N, K] scores: nothing to crop
+        return list(extras)
     h, w = _last(output).shape[-2:]
     return [center_crop(t, (h, w)) if t.shape[-2:] != (h, w) else t for t in extras]
 
