@@ -326,11 +326,11 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             scaler.scale(value).backward()
             scaler.step(opt)
             scaler.update()
-            total += float(value) * len(x)
+            total += float(value.detach()) * len(x)
             n += len(x)
             step += 1
             if bar_cls:
-                batches.set_postfix(loss=f"{float(value):.4f}")
+                batches.set_postfix(loss=f"{float(value.detach()):.4f}")
             if max_steps is not None and step >= max_steps:
                 break
         record = {"epoch": epoch, "loss": total / max(n, 1), "time": time.perf_counter() - t0}
