@@ -24,7 +24,7 @@ $(PY):
 
 # Re-install only when the package metadata changes.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e ".[book,test]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@

@@ -116,7 +116,7 @@ def test_sliding_window_stride(classifier):
     assert strided.shape == full.shape
     assert torch.allclose(strided[..., ::3, ::3], full[..., ::3, ::3], atol=1e-6)
     assert torch.equal(strided[..., 1, 1], strided[..., 0, 0])  # block filled from its centre
-    assert classifier.patches_per_pixel(1) == 121 and classifier.patches_per_pixel(3) == 16
+    assert classifier.patches_per_pixel(1) == (121, 121) and classifier.patches_per_pixel(3) == (9, 16)
 
 
 @pytest.mark.parametrize("bad, err", [

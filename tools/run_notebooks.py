@@ -26,7 +26,7 @@ TIMES = ROOT / "book" / "_data" / "notebook_times.json"
 def run(path: Path, timeout: int = 1800) -> float:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                            store_widget_state=False)
+                            store_widget_state=True)  # needed by nbclient's Output-widget hook; stripped below
     t0 = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - t0

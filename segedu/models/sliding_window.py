@@ -143,9 +143,17 @@ class SlidingWindowClassifier(nn.Module):
             scores = scores.repeat_interleave(stride, 2).repeat_interleave(stride, 3)[:, :, :H, :W]
         return scores
 
-    def patches_per_pixel(self, stride: int = 1) -> int:
-        """How many stride-``s`` patches contain an interior pixel: ``ceil(P / s) ** 2``."""
-        return (-(-self.patch_size // stride)) ** 2
+    def patches_per_pixel(self, stride: int = 1) -> tuple[int, int]:
+        """How many stride-``s`` patches contain an interior pixel, as ``(fewest, most)``.
+
+        Along one axis a pixel is covered by ``floor(P / s)`` or ``ceil(P / s)`` windows, depending
+        on where it falls relative to the stride grid; for ``s = 1`` every interior pixel is in
+        exactly ``P ** 2`` patches.
+        """
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        lo, hi = self.patch_size // stride, -(-self.patch_size // stride)
+        return lo * lo, hi * hi
 
     # -- convolutionalised -----------------------------------------------------------------------
     def to_fcn(self) -> "DenseSlidingWindow":
