@@ -1,0 +1,191 @@
+"""Train several models under the same budget and compare them on held-out data.
+
+``compare`` is the experiment runner of chapter 7: every model gets the same data pipeline, the
+same number of optimizer steps (or seconds) and the same evaluation; the result is a tidy table —
+one row per (dataset, model, seed) — that ``summarize`` reduces to mean ± spread over seeds.
+
+A model is described by a :class:`ModelSpec`: how to build it, and optionally how to turn the
+training set into what it trains on (the sliding window trains on patches) and how to predict a
+whole image (a valid-padding U-Net predicts with overlap-tile). Plain callables are accepted too.
+
+Introduced in chapter 7.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import metrics as M
+from .train import fit, resolve_device, seed_everything
+
+__all__ = ["ModelSpec", "compare", "summarize", "format_table", "count_parameters"]
+
+
+@dataclass
+class ModelSpec:
+    """How to build, train and run one model of a comparison.
+
+    Args:
+        build: ``build(in_channels, num_classes) -> nn.Module``.
+        train_transform: optional ``f(train_dataset) -> dataset`` the model trains on instead.
+        predict: optional ``predict(model, images [N, C, H, W]) -> scores [N, K, H, W]`` for
+            whole images (default: ``model(images)``, last head if a list).
+        fit_kwargs: extra keyword arguments for :func:`segedu.train.fit` (e.g. ``loss``, ``lr``).
+    """
+
+    build: Callable[[int, int], nn.Module]
+    train_transform: Callable | None = None
+    predict: Callable | None = None
+    fit_kwargs: dict = field(default_factory=dict)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _default_predict(model, images):
+    out = model(images)
+    return out[-1] if isinstance(out, (list, tuple)) else out
+
+
+def _as_spec(spec) -> ModelSpec:
+    if isinstance(spec, ModelSpec):
+        return spec
+    if callable(spec):
+        return ModelSpec(build=spec)
+    raise TypeError(f"a model must be a ModelSpec or a callable build(in_channels, num_classes), got {type(spec).__name__}")
+
+
+def _stack(dataset):
+    xs, ys = zip(*(dataset[i][:2] for i in range(len(dataset))))
+    return torch.stack(xs), torch.stack(ys)
+
+
+@torch.no_grad()
+def _predict_all(spec, model, images, batch_size, device):
+    predict = spec.predict or _default_predict
+    outs = []
+    for i in range(0, len(images), batch_size):
+        out = predict(model, images[i : i + batch_size].to(device))
+        outs.append(out.float().cpu())
+    return torch.cat(outs)
+
+
+def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch_size: int = 8, lr: float = 1e-3,
+            device="auto", num_classes: dict | None = None, progress: bool = True, timing_repeats: int = 3) -> list[dict]:
+    """Train every model on every dataset with every seed under the same step budget.
+
+    Args:
+        models: ``{name: ModelSpec or build(in_channels, num_classes)}``.
+        datasets: ``{name: (train_dataset, test_dataset)}``; items are ``(image, mask, ...)``.
+        seeds: one run per seed (weights and data order).
+        steps: optimizer steps per run — the shared compute budget.
+        batch_size, lr, device: passed to :func:`segedu.train.fit` (a spec's ``fit_kwargs`` win).
+        num_classes: ``{dataset name: K}``; default: read off ``dataset.num_classes``.
+
+    Returns:
+        A list of rows (dicts): ``dataset, model, seed, parameters, train_seconds,
+        infer_ms_per_image, pixel_accuracy, mean_iou, dice`` (mean over foreground classes),
+        ``iou_per_class``, ``dice_per_class``.
+    """
+    if not models:
+        raise ValueError("models is empty: give at least one {name: ModelSpec}")
+    if not datasets:
+        raise ValueError("datasets is empty: give at least one {name: (train, test)}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    specs = {name: _as_spec(s) for name, s in models.items()}
+    dev = resolve_device(device)
+    rows = []
+    runs = [(d, m, s) for d in datasets for m in specs for s in seeds]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(runs), desc="compare")
+    for dname, (train, test) in datasets.items():
+        k = (num_classes or {}).get(dname) or getattr(train, "num_classes", None)
+        if k is None:
+            raise ValueError(f"dataset {dname!r} has no num_classes attribute; pass num_classes={{{dname!r}: K}}")
+        in_ch = train[0][0].shape[0]
+        images, masks = _stack(test)
+        for mname, spec in specs.items():
+            for seed in seeds:
+                seed_everything(seed)
+                model = spec.build(in_ch, k)
+                data = spec.train_transform(train) if spec.train_transform else train
+                kwargs = dict(epochs=10_000, max_steps=steps, batch_size=batch_size, lr=lr, device=dev,
+                              progress=False, seed=seed)
+                kwargs.update(spec.fit_kwargs)
+                t0 = time.perf_counter()
+                fit(model, data, **kwargs)
+                train_seconds = time.perf_counter() - t0
+                model.eval()
+                scores = _predict_all(spec, model, images, batch_size, dev)
+                if scores.shape[-2:] != masks.shape[-2:]:
+                    raise ValueError(f"{mname} predicts {tuple(scores.shape[-2:])} for {tuple(masks.shape[-2:])} images; "
+                                     "give its ModelSpec a predict= that returns full-size scores (e.g. overlap-tile)")
+                one = images[:1].to(dev)
+                times = []
+                for _ in range(timing_repeats + 1):
+                    if dev.type == "cuda":
+                        torch.cuda.synchronize()
+                    t = time.perf_counter()
+                    _predict_all(spec, model, one, 1, dev)
+                    if dev.type == "cuda":
+                        torch.cuda.synchronize()
+                    times.append(time.perf_counter() - t)
+                kk = max(k, 2)
+                iou = M.iou(scores, masks, kk)
+                dice = M.dice(scores, masks, kk)
+                rows.append({
+                    "dataset": dname, "model": mname, "seed": seed,
+                    "parameters": count_parameters(model),
+                    "train_seconds": train_seconds,
+                    "infer_ms_per_image": 1e3 * statistics.median(times[1:]),
+                    "pixel_accuracy": M.pixel_accuracy(scores, masks),
+                    "mean_iou": float(torch.nanmean(iou)),
+                    "dice": float(torch.nanmean(dice[1:])),
+                    "iou_per_class": [None if math.isnan(v) else round(float(v), 6) for v in iou],
+                    "dice_per_class": [None if math.isnan(v) else round(float(v), 6) for v in dice],
+                })
+                if bar is not None:
+                    bar.set_postfix(dataset=dname, model=mname)
+                    bar.update()
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+def summarize(rows: list[dict], metrics=("mean_iou", "dice", "pixel_accuracy", "infer_ms_per_image",
+                                         "train_seconds")) -> list[dict]:
+    """Mean and spread (sample standard deviation; 0 for one seed) over seeds, per (dataset, model)."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["model"]), []).append(r)
+    out = []
+    for (d, m), rs in groups.items():
+        row = {"dataset": d, "model": m, "seeds": len(rs), "parameters": rs[0]["parameters"]}
+        for key in metrics:
+            vals = [r[key] for r in rs]
+            row[key] = statistics.fmean(vals)
+            row[key + "_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        out.append(row)
+    return out
+
+
+def format_table(summary: list[dict], metrics=("mean_iou", "dice", "pixel_accuracy", "infer_ms_per_image")) -> str:
+    """A plain-text table of :func:`summarize`'s output (mean ± std), one line per model."""
+    head = f"{'dataset':<10} {'model':<22} {'params':>9} " + " ".join(f"{m:>18}" for m in metrics)
+    lines = [head, "-" * len(head)]
+    for r in summary:
+        cells = " ".join(f"{r[m]:>10.3f} ± {r[m + '_std']:<5.3f}" for m in metrics)
+        lines.append(f"{r['dataset']:<10} {r['model']:<22} {r['parameters']:>9,} {cells}")
+    return "\n".join(lines)

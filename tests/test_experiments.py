@@ -1,0 +1,57 @@
+"""The chapter-7 runner: schema and determinism on a tiny budget."""
+
+import pytest
+import torch
+
+from segedu.data import Shapes
+from segedu.experiments import ModelSpec, compare, format_table, summarize
+
+
+def tiny(in_ch, k):
+    return torch.nn.Sequential(torch.nn.Conv2d(in_ch, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, k, 1))
+
+
+def valid(in_ch, k):
+    return torch.nn.Conv2d(in_ch, k, 5)  # predicts 4 pixels less per side: needs a predict=
+
+
+DATA = {"shapes": (Shapes(8, size=32, seed=0), Shapes(4, size=32, seed=1))}
+
+
+def test_compare_schema_and_determinism():
+    kw = dict(seeds=(0, 1), steps=3, batch_size=4, device="cpu", progress=False)
+    rows = compare({"tiny": tiny}, DATA, **kw)
+    again = compare({"tiny": tiny}, DATA, **kw)
+    assert len(rows) == 2
+    keys = {"dataset", "model", "seed", "parameters", "train_seconds", "infer_ms_per_image", "pixel_accuracy",
+            "mean_iou", "dice", "iou_per_class", "dice_per_class"}
+    assert set(rows[0]) == keys
+    assert rows[0]["parameters"] == sum(p.numel() for p in tiny(3, 4).parameters())
+    assert len(rows[0]["iou_per_class"]) == 4
+    for a, b in zip(rows, again):  # same seed, same numbers on the CPU
+        for k in ("pixel_accuracy", "mean_iou", "dice", "iou_per_class"):
+            assert a[k] == b[k]
+    assert rows[0]["mean_iou"] != rows[1]["mean_iou"]  # different seeds, different runs
+    summary = summarize(rows)
+    assert len(summary) == 1 and summary[0]["seeds"] == 2 and summary[0]["mean_iou_std"] >= 0
+    assert "tiny" in format_table(summary)
+
+
+def test_compare_uses_a_spec_predictor_for_valid_models():
+    def pad_predict(model, x):
+        return model(torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect"))
+
+    rows = compare({"valid": ModelSpec(valid, predict=pad_predict)}, DATA, steps=2, batch_size=4, device="cpu",
+                   progress=False)
+    assert 0 <= rows[0]["pixel_accuracy"] <= 1
+    with pytest.raises(ValueError, match="predict="):
+        compare({"valid": valid}, DATA, steps=1, batch_size=4, device="cpu", progress=False)
+
+
+def test_compare_bad_input():
+    with pytest.raises(ValueError, match="models"):
+        compare({}, DATA)
+    with pytest.raises(ValueError, match="steps"):
+        compare({"tiny": tiny}, DATA, steps=0)
+    with pytest.raises(TypeError, match="ModelSpec"):
+        compare({"x": 3}, DATA, steps=1)
