@@ -65,7 +65,12 @@ print("device:", DEVICE)
 # NBVAL_CHECK_OUTPUT
 train_images = Shapes(N_TRAIN_IMAGES, size=SIZE, seed=SEED)
 test_images = Shapes(16, size=SIZE, seed=SEED + 1)
-image, mask = train_images[3]
+# Show an image with several objects of at least two classes (the first such one).
+for idx in range(len(train_images)):
+    image, mask = train_images[idx]
+    if len(mask.unique()) >= 3 and ndimage.label(mask.numpy() > 0)[1] >= 3:
+        break
+print("example image index:", idx)
 print("image:", tuple(image.shape), image.dtype, " mask:", tuple(mask.shape), mask.dtype)
 print("classes present:", [Shapes.CLASSES[c] for c in mask.unique().tolist()])
 
