@@ -38,12 +38,15 @@ class ModelSpec:
         predict: optional ``predict(model, images [N, C, H, W]) -> scores [N, K, H, W]`` for
             whole images (default: ``model(images)``, last head if a list).
         fit_kwargs: extra keyword arguments for :func:`segedu.train.fit` (e.g. ``loss``, ``lr``).
+        after_training: optional ``f(trained_model) -> model`` evaluated instead (e.g. pruning a
+            deeply supervised UNet++: ``lambda m: m.pruned(3)``); parameters are counted on it.
     """
 
     build: Callable[[int, int], nn.Module]
     train_transform: Callable | None = None
     predict: Callable | None = None
     fit_kwargs: dict = field(default_factory=dict)
+    after_training: Callable | None = None
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -127,6 +130,8 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
                 t0 = time.perf_counter()
                 fit(model, data, **kwargs)
                 train_seconds = time.perf_counter() - t0
+                if spec.after_training is not None:
+                    model = spec.after_training(model)
                 model.eval()
                 scores = _predict_all(spec, model, images, batch_size, dev)
                 if scores.shape[-2:] != masks.shape[-2:]:

@@ -48,6 +48,15 @@ def test_compare_uses_a_spec_predictor_for_valid_models():
         compare({"valid": valid}, DATA, steps=1, batch_size=4, device="cpu", progress=False)
 
 
+def test_after_training_replaces_the_evaluated_model():
+    def first_layer_only(model):
+        return torch.nn.Sequential(model[0], torch.nn.Conv2d(4, 4, 1))
+
+    rows = compare({"cut": ModelSpec(tiny, after_training=first_layer_only)}, DATA, steps=1, batch_size=4,
+                   device="cpu", progress=False)
+    assert rows[0]["parameters"] == 3 * 4 * 9 + 4 + 4 * 4 + 4
+
+
 def test_compare_bad_input():
     with pytest.raises(ValueError, match="models"):
         compare({}, DATA)
