@@ -174,10 +174,10 @@ class Explorer:
 
             ip = get_ipython()
             if ip is not None and getattr(ip, "kernel", None) is not None:
-                live = self.live()._repr_mimebundle_(include=include, exclude=exclude)
-                if isinstance(live, tuple):
-                    live = live[0]
-                bundle["application/vnd.jupyter.widget-view+json"] = live["application/vnd.jupyter.widget-view+json"]
+                box = self.live()
+                # Written out by hand so that it works with ipywidgets 7 (Colab) and 8 alike.
+                bundle["application/vnd.jupyter.widget-view+json"] = {
+                    "model_id": box.model_id, "version_major": 2, "version_minor": 0}
         except Exception:  # no ipywidgets / no kernel: the static form is complete on its own
             pass
         return bundle

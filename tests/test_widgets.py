@@ -46,3 +46,14 @@ def test_explorer_bad_input():
         Explorer(_render, {"a": list(range(100)), "b": list(range(100))})
     with pytest.raises(ValueError, match="default"):
         Explorer(_render, {"a": [1, 2]}, defaults={"a": 5})
+
+
+def test_explorer_live_form_builds_real_widgets():
+    import ipywidgets as W
+
+    from segedu.widgets import Explorer
+
+    box = Explorer(_render, {"a": [1, 2], "b": ["x", "y"]}, title="demo").live()
+    assert isinstance(box, W.VBox)
+    kinds = {type(c).__name__ for c in box.children}
+    assert {"SelectionSlider", "Dropdown", "Output"} <= kinds
