@@ -59,7 +59,8 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["BENCHMARKS", "Benchmark", "Context", "register", "run", "main", "write_report", "PlainUNet",
-           "peak_memory_bytes", "SCALES", "SCHEMA_VERSION"]
+           "FullResolutionStack", "EncoderDecoderStack", "saved_activation_bytes", "peak_memory_bytes", "SCALES",
+           "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
 SCALES = ("tiny", "quick", "full")
@@ -187,6 +188,7 @@ class Context:
         self.summary: dict = {}
         self.notes: list[str] = []
         self._columns: list = []
+        self.on_row = None  # called after each row (the runner saves partial results)
 
     # -- configuration by scale ---------------------------------------------------------------
     def pick(self, tiny, quick, full):
@@ -245,6 +247,8 @@ class Context:
         self.rows.append(fields)
         if self.progress and self._columns:
             _print(_format_row(self._columns, fields))
+        if self.on_row is not None:
+            self.on_row()
         return fields
 
     def note(self, text: str) -> None:
@@ -421,7 +425,106 @@ def bench_sliding_window(ctx: Context):
     ctx.summary["all_equal"] = all(r["equal"] for r in ctx.rows)
 
 
-#@@MEMTILING@@
+# --------------------------------------------------------------------------------------------
+# 2. activation memory: a full-resolution stack vs an encoder-decoder
+# --------------------------------------------------------------------------------------------
+
+class FullResolutionStack(nn.Sequential):
+    """``layers`` 3x3 convolutions of ``width`` channels, all at the input's resolution, then a
+    1x1 classifier: the "just keep the resolution" design chapter 2 argues against."""
+
+    def __init__(self, in_channels=3, num_classes=4, width=64, layers=7):
+        mods, c = [], in_channels
+        for _ in range(layers):
+            mods += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU(inplace=True)]
+            c = width
+        super().__init__(*mods, nn.Conv2d(width, num_classes, 1))
+
+
+class EncoderDecoderStack(nn.Module):
+    """The same number of layers, but the middle ones work at 1/2, 1/4, 1/8 resolution: one 3x3
+    convolution at full resolution, ``levels`` stride-2 convolutions that halve the size and
+    double the channels, ``levels`` transposed convolutions back up, then a 1x1 classifier."""
+
+    def __init__(self, in_channels=3, num_classes=4, width=64, levels=3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True))
+        self.down = nn.Sequential(*[m for i in range(levels) for m in (
+            nn.Conv2d(width * 2**i, width * 2 ** (i + 1), 3, stride=2, padding=1), nn.ReLU(inplace=True))])
+        self.up = nn.Sequential(*[m for i in reversed(range(levels)) for m in (
+            nn.ConvTranspose2d(width * 2 ** (i + 1), width * 2**i, 2, stride=2), nn.ReLU(inplace=True))])
+        self.head = nn.Conv2d(width, num_classes, 1)
+
+    def forward(self, x):
+        return self.head(self.up(self.down(self.stem(x))))
+
+
+def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the tensors autograd keeps from one forward pass for the backward pass (each
+    storage counted once; the input and the parameters are not activations and are excluded)."""
+    exclude = {p.untyped_storage().data_ptr() for p in model.parameters()} | {x.untyped_storage().data_ptr()}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in exclude:
+            seen[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    del out
+    return sum(seen.values())
+
+
+def _plot_activation_memory(result):
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    sizes = [r["size"] for r in rows]
+    ax.loglog(sizes, [r["full_res_bytes"] / 2**20 for r in rows], "o-", label="full-resolution stack")
+    ax.loglog(sizes, [r["enc_dec_bytes"] / 2**20 for r in rows], "s-", label="encoder-decoder")
+    ax.set_xticks(sizes, [f"{s}²" for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("input size (pixels)")
+    ax.set_ylabel("activations saved for backward (MiB)")
+    ax.set_title("Activation memory of one image", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@register("activation_memory", "Activation memory of a full-resolution stack vs an encoder-decoder, vs input size",
+          columns=[("size", "size", "d"), ("full_res_bytes", "full-res saved", "bytes"),
+                   ("enc_dec_bytes", "enc-dec saved", "bytes"), ("ratio", "full/enc-dec", "x"),
+                   ("full_res_peak", "full-res peak", "bytes"), ("enc_dec_peak", "enc-dec peak", "bytes")],
+          plot=_plot_activation_memory)
+def bench_activation_memory(ctx: Context):
+    width = ctx.pick(8, 64, 64)
+    full = FullResolutionStack(width=width).to(ctx.device)
+    encdec = EncoderDecoderStack(width=width).to(ctx.device)
+    ctx.summary.update(width=width, full_res_parameters=_count_parameters(full),
+                       enc_dec_parameters=_count_parameters(encdec))
+    ctx.note(f"both networks have 7 convolutions of width {width} and a 1x1 classifier; the encoder-decoder "
+             "runs 3 of them at 1/2, 1/4, 1/8 resolution with 2x, 4x, 8x the channels; one image per batch")
+    sizes = ctx.pick([32, 64], [64, 128, 256, 512], [64, 128, 256, 512, 1024])
+    for s in ctx.track(sizes, "activation memory"):
+        x = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(s)).to(ctx.device)
+        a, b = saved_activation_bytes(full, x), saved_activation_bytes(encdec, x)
+
+        def step(model):
+            out = model(x)
+            out.float().square().mean().backward()
+            model.zero_grad(set_to_none=True)
+
+        # peak of a forward + backward pass (activations, gradients of activations, workspaces)
+        pa, pb = ctx.peak_memory(lambda: step(full)), ctx.peak_memory(lambda: step(encdec))
+        ctx.row(size=s, full_res_bytes=a, enc_dec_bytes=b, ratio=a / b, full_res_peak=pa, enc_dec_peak=pb,
+                full_res_bytes_per_pixel=a / (s * s), enc_dec_bytes_per_pixel=b / (s * s))
+
+
+#@@TILING@@
 
 # --------------------------------------------------------------------------------------------
 # 4. training step and inference under fp32 / channels_last / autocast / torch.compile
@@ -959,7 +1062,8 @@ def _check_names(names) -> list[str]:
 
 
 def run(names=None, *, device="auto", scale="quick", out="bench-results", repeats=None, warmup=1,
-        max_seconds=None, threads=None, memory_budget=4 * 2**30, progress=True, plots=True, modes=None) -> dict:
+        max_seconds=None, threads=None, memory_budget=4 * 2**30, progress=True, plots=True, modes=None,
+        update=False) -> dict:
     """Run the named benchmarks (default: all) and write ``results.json`` (and plots) into ``out``.
 
     Args:
@@ -973,6 +1077,8 @@ def run(names=None, *, device="auto", scale="quick", out="bench-results", repeat
         progress: progress bars and the table on the terminal.
         plots: write one PNG per benchmark next to ``results.json``.
         modes: restrict ``train_step`` to these precision/compile modes.
+        update: keep the other benchmarks' entries of an existing ``out/results.json`` (same
+            device type) and replace only those run now.
 
     Returns the results dictionary that was written.
     """
@@ -998,6 +1104,14 @@ def run(names=None, *, device="auto", scale="quick", out="bench-results", repeat
         },
         "benchmarks": {},
     }
+    if update and (out / "results.json").exists():
+        # Keep the other benchmarks of an earlier run on the same kind of device; each entry
+        # records when, and under what load, it was measured.
+        old = json.loads((out / "results.json").read_text())
+        if old.get("schema") == SCHEMA_VERSION and old["meta"].get("device", "").split(":")[0] == dev.type:
+            kept = {k: v for k, v in old["benchmarks"].items() if k not in names and k in BENCHMARKS}
+            results["benchmarks"] = {k: kept.get(k) for k in BENCHMARKS if k in kept or k in names}
+            results["benchmarks"] = {k: v for k, v in results["benchmarks"].items() if v is not None}
     t_start = time.perf_counter()
     for name in names:
         b = BENCHMARKS[name]
@@ -1007,18 +1121,36 @@ def run(names=None, *, device="auto", scale="quick", out="bench-results", repeat
             _print(f"\n== {name}: {b.title}")
             _print(_format_header(b.columns))
         t0 = time.perf_counter()
-        entry = {"title": b.title, "status": "ok", "reason": None}
+        # While it runs, the entry is saved after every row with status "incomplete", so a run
+        # stopped half-way (a time limit) still leaves what it measured.
+        entry = {"title": b.title, "status": "incomplete", "reason": "the run stopped before this benchmark ended",
+                 "seconds": None, "columns": [list(c) for c in b.columns], "rows": ctx.rows, "summary": ctx.summary,
+                 "notes": ctx.notes, "plot": None,
+                 "measured": {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                              "scale": scale, "threads": torch.get_num_threads(), "repeats": repeats,
+                              "warmup": warmup, "loadavg_start": _loadavg(),
+                              "loadavg_end": None}}
+        results["benchmarks"][name] = entry
+
+        def save_partial():
+            entry["seconds"] = round(time.perf_counter() - t0, 2)
+            entry["measured"]["loadavg_end"] = _loadavg()
+            entry["summary"] = _plain(ctx.summary)
+            _write_json(out / "results.json", results)
+
+        ctx.on_row = save_partial
         try:
             for dotted in b.requires:
                 _resolve(dotted)
             torch.manual_seed(0)
             b.run(ctx)
+            entry.update(status="ok", reason=None)
         except Skip as e:
             entry.update(status="skipped", reason=str(e))
             if progress:
                 _print(f"  skipped: {e}")
-        entry.update(seconds=round(time.perf_counter() - t0, 2), columns=[list(c) for c in b.columns],
-                     rows=ctx.rows, summary=_plain(ctx.summary), notes=ctx.notes, plot=None)
+        entry.update(seconds=round(time.perf_counter() - t0, 2), summary=_plain(ctx.summary))
+        entry["measured"]["loadavg_end"] = _loadavg()
         if plots and b.plot is not None and entry["status"] == "ok" and ctx.rows:
             entry["plot"] = _save_plot(b, entry, out)
         results["benchmarks"][name] = entry
@@ -1066,19 +1198,26 @@ def _markdown_table(columns, rows) -> str:
 def render_results(results: dict, images_relative_to: str = "") -> str:
     """Markdown for one ``results.json``: the hardware line, then one table (and plot) per benchmark."""
     m = results["meta"]
-    load = f"{m.get('loadavg_start')} -> {m.get('loadavg_end')}"
+    extra = f", CUDA {m['cuda']}" if m.get("cuda") else ""
     lines = [
-        f"Measured on **{m['device_name']}** ({m['device']}, {m['threads']} PyTorch threads, {m['cpus']} CPUs), "
-        f"PyTorch {m['torch']}, Python {m['python']}, on {m['date'][:10]}; scale `{m['scale']}`, median of up to "
-        f"{m['repeats']} timed runs after {m['warmup']} warm-up; load average (1, 5, 15 min) {load}; "
-        f"whole run {m.get('seconds', 0):.0f} s.",
+        f"Hardware: **{m['device_name']}** (device `{m['device']}`; host CPU {m['processor']}, {m['cpus']} cores), "
+        f"PyTorch {m['torch']}{extra}, Python {m['python']}. Under each benchmark: when it was measured, at which "
+        "scale, with how many PyTorch threads, and the load average (1, 5 and 15 minutes) at its start and end.",
         "",
     ]
     for name, b in results["benchmarks"].items():
         lines += [f"### `{name}`: {b['title']}", ""]
-        if b["status"] != "ok":
+        if b["status"] == "skipped" or not b["rows"]:
             lines += [f"Not measured: {b['reason']}", ""]
             continue
+        when = b.get("measured")
+        if when:
+            lines += [f"*Measured {when['date'][:16].replace('T', ' ')}, scale `{when['scale']}`, "
+                      f"{when['threads']} threads, median of up to {when.get('repeats', '?')} timed runs after "
+                      f"{when.get('warmup', '?')} warm-up, load average {when['loadavg_start']} -> "
+                      f"{when['loadavg_end']}; took {b['seconds']:.0f} s.*", ""]
+        if b["status"] == "incomplete":
+            lines += [f"Incomplete: {b['reason']}; the rows below are what it measured.", ""]
         lines += [_markdown_table(b["columns"], b["rows"]), ""]
         for n in b.get("notes", []):
             lines += [f"- {n}"]
@@ -1148,6 +1287,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default=None,
                    help="comma-separated train_step modes (e.g. fp32,channels_last,bf16,compile)")
     p.add_argument("--no-plots", action="store_true", help="write results.json only")
+    p.add_argument("--update", action="store_true",
+                   help="keep the other benchmarks already in DIR/results.json; replace only those run now")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     p.add_argument("--report", action="store_true",
                    help="write the appendix's markdown tables from the committed results and exit")
@@ -1169,7 +1310,7 @@ def main(argv=None) -> int:
     try:
         run(args.names, device=args.device, scale=args.scale or "quick", out=args.out, repeats=args.repeats,
             warmup=args.warmup, threads=args.threads, plots=not args.no_plots,
-            modes=args.modes.split(",") if args.modes else None)
+            modes=args.modes.split(",") if args.modes else None, update=args.update)
     except (ValueError, TypeError) as e:
         p.error(str(e))
     return 0
