@@ -524,7 +524,88 @@ def bench_activation_memory(ctx: Context):
                 full_res_bytes_per_pixel=a / (s * s), enc_dec_bytes_per_pixel=b / (s * s))
 
 
-#@@TILING@@
+# --------------------------------------------------------------------------------------------
+# 3. overlap-tile vs whole-image inference of the valid U-Net
+# --------------------------------------------------------------------------------------------
+
+def _whole_image(model, x):
+    """Whole-image inference of a valid-padding U-Net: mirror-pad the image to the smallest valid
+    input whose output covers it, run the network once, crop to the image."""
+    from .sizes import unet_output_size, valid_input_sizes
+    from .tiling import mirror_pad
+
+    H, W = x.shape[-2:]
+    size = next(s for s in valid_input_sizes(model.depth, max_size=max(H, W) + 1024)
+                if unet_output_size(s, model.depth) >= max(H, W))
+    margin = (size - unet_output_size(size, model.depth)) // 2
+    padded = mirror_pad(x, margin, size - H - margin, margin, size - W - margin)
+    return model(padded)[..., :H, :W]
+
+
+def _plot_tiling(result):
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.5, 3))
+    sizes = [r["size"] for r in rows]
+    whole = [(r["size"], r) for r in rows if r.get("whole_s")]
+    a1.loglog(sizes, [r["tiled_s"] for r in rows], "o-", label=f"overlap-tile")
+    a1.loglog([s for s, _ in whole], [r["whole_s"] for _, r in whole], "s-", label="whole image")
+    a1.set_ylabel("seconds per image")
+    a2.loglog(sizes, [r["tiled_peak"] / 2**20 for r in rows], "o-", label="overlap-tile")
+    a2.loglog([s for s, _ in whole], [r["whole_peak"] / 2**20 for _, r in whole], "s-", label="whole image")
+    a2.set_ylabel("peak memory (MiB)")
+    for ax in (a1, a2):
+        ax.set_xticks(sizes, [f"{s}²" for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("image size (pixels)")
+        ax.legend(fontsize=7)
+    fig.suptitle("Valid U-Net: overlap-tile vs whole-image inference", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@register("tiling", "Overlap-tile vs whole-image inference of the valid U-Net: time, peak memory, equality",
+          columns=[("size", "size", "d"), ("tiles", "tiles", "d"), ("tiled_s", "tiled", "ms"),
+                   ("whole_s", "whole", "ms"), ("tiled_peak", "tiled peak", "bytes"),
+                   ("whole_peak", "whole peak", "bytes"), ("memory_ratio", "whole/tiled mem", "x"),
+                   ("max_abs_diff", "max |diff|", "e")],
+          requires=("segedu.models.UNet", "segedu.tiling.predict_tiled"), plot=_plot_tiling)
+def bench_tiling(ctx: Context):
+    from .models import UNet
+    from .tiling import predict_tiled, tile_layout
+
+    # The chapter's U-Net on the CPU (the paper's 64 base channels on a GPU at full scale): valid
+    # padding, depth 4, the paper's 572x572 tile (smaller at the tiny scale).
+    base = 64 if (ctx.cuda and ctx.scale == "full") else ctx.pick(4, 16, 16)
+    tile = ctx.pick(252, 572, 572)
+    torch.manual_seed(0)
+    model = UNet(in_channels=1, num_classes=2, depth=4, base_channels=base, padding="valid").to(ctx.device).eval()
+    ctx.summary.update(base_channels=base, tile_size=tile, tile_batch_size=4,
+                       memory_budget_bytes=ctx.memory_budget)
+    sizes = ctx.pick([100, 200], [256, 512, 1024], [256, 512, 1024, 2048, 4096])
+    estimate = None  # whole-image peak bytes per pixel, from the last size measured
+    for s in ctx.track(sizes, "tiling"):
+        x = torch.rand(1, 1, s, s, generator=torch.Generator().manual_seed(s)).to(ctx.device)
+        tiles = tile_layout((s, s), tile, model.depth).num_tiles
+        fns = {"tiled": lambda: predict_tiled(model, x, tile_size=tile)}
+        run_whole = estimate is None or estimate * s * s <= ctx.memory_budget
+        if run_whole:
+            fns["whole"] = lambda: _whole_image(model, x)
+        else:
+            ctx.note(f"{s}²: whole-image inference skipped: about {_human_bytes(estimate * s * s)} estimated "
+                     f"(peak per pixel at the previous size), over the {_human_bytes(ctx.memory_budget)} budget")
+        with torch.inference_mode():
+            peaks = {k: ctx.peak_memory(fn) for k, fn in fns.items()}
+            outs = {k: fn() for k, fn in fns.items()}
+            t = ctx.time(fns, warmup=0, repeats=ctx.pick(1, 2, 3))
+        diff = _max_abs_diff(outs["tiled"].to(ctx.device), outs["whole"]) if run_whole else None
+        if run_whole:
+            estimate = peaks["whole"] / (s * s)
+        ctx.row(size=s, tiles=tiles, tiled_s=t["tiled"]["median"], whole_s=t["whole"]["median"] if run_whole else None,
+                tiled_peak=peaks["tiled"], whole_peak=peaks.get("whole"),
+                memory_ratio=peaks["whole"] / peaks["tiled"] if run_whole else None, max_abs_diff=diff,
+                equal=bool(diff is not None and diff < 1e-4) if run_whole else None, samples=t)
 
 # --------------------------------------------------------------------------------------------
 # 4. training step and inference under fp32 / channels_last / autocast / torch.compile
@@ -909,14 +990,23 @@ class PlainUNet(nn.Module):
 
 
 def _copy_weights_by_shape(src: nn.Module, dst: nn.Module) -> bool:
-    """Copy ``src``'s parameters and buffers into ``dst``, matched in registration order; needs the
-    same sequence of shapes. Returns whether it could."""
-    a = [(k, v) for k, v in src.state_dict().items() if not k.endswith("num_batches_tracked")]
-    b = [(k, v) for k, v in dst.state_dict().items() if not k.endswith("num_batches_tracked")]
-    if len(a) != len(b) or any(va.shape != vb.shape for (_, va), (_, vb) in zip(a, b)):
+    """Copy a ``segedu.models.UNet``'s parameters and buffers into a :class:`PlainUNet`.
+
+    Both register the same tensors, in a different order: segedu keeps the encoder blocks, the
+    up-convolutions and the decoder blocks in three lists, the plain network interleaves each
+    up-convolution with its decoder block. The segedu tensors are put in the plain order and
+    copied one by one; returns ``False`` if the shapes do not line up (different architectures).
+    """
+    state = {k: v for k, v in src.state_dict().items() if not k.endswith("num_batches_tracked")}
+    depth = len(getattr(src, "up", []))
+    groups = [f"down.{i}." for i in range(depth + 1)]
+    groups += [g for k in range(depth) for g in (f"up.{k}.", f"decode.{k}.")] + ["head."]
+    a = [v for g in groups for k, v in state.items() if k.startswith(g)]
+    b = [v for k, v in dst.state_dict().items() if not k.endswith("num_batches_tracked")]
+    if len(a) != len(state) or len(a) != len(b) or any(va.shape != vb.shape for va, vb in zip(a, b)):
         return False
     with torch.no_grad():
-        for (_, va), (_, vb) in zip(a, b):
+        for va, vb in zip(a, b):
             vb.copy_(va)
     return True
 
@@ -972,8 +1062,8 @@ def bench_plain_unet(ctx: Context):
             ours.train(), plain.train()
         r_ours = _Runner(ours, x, y, "fp32", ctx.device)
         r_plain = _Runner(plain, x, y, "fp32", ctx.device)
-        t = ctx.time({"plain": r_plain.step, "segedu": r_ours.step})
-        ti = ctx.time({"plain": r_plain.infer, "segedu": r_ours.infer})
+        t = ctx.time({"plain": r_plain.step, "segedu": r_ours.step}, repeats=max(ctx.repeats, 5))
+        ti = ctx.time({"plain": r_plain.infer, "segedu": r_ours.infer}, repeats=max(ctx.repeats, 5))
         ratio = t["plain"]["median"] / t["segedu"]["median"]
         ratios.append(ratio)
         ctx.row(config=config, parameters=n_ours, plain_parameters=n_plain, same_parameters=n_ours == n_plain,
@@ -1307,12 +1397,19 @@ def main(argv=None) -> int:
         for path in write_report():
             print(f"wrote {path}")
         return 0
-    try:
-        run(args.names, device=args.device, scale=args.scale or "quick", out=args.out, repeats=args.repeats,
-            warmup=args.warmup, threads=args.threads, plots=not args.no_plots,
-            modes=args.modes.split(",") if args.modes else None, update=args.update)
+    modes = args.modes.split(",") if args.modes else None
+    try:  # bad input is a usage error; an error inside a benchmark is a bug and keeps its traceback
+        _check_names(args.names)
+        _resolve_bench_device(args.device)
+        _check_out_dir(args.out)
+        if modes and any(m not in MODES for m in modes):
+            raise ValueError(f"unknown mode(s) {[m for m in modes if m not in MODES]}; choose from {list(MODES)}")
+        if args.threads is not None and args.threads < 1:
+            raise ValueError(f"--threads must be a positive integer, got {args.threads}")
     except (ValueError, TypeError) as e:
         p.error(str(e))
+    run(args.names, device=args.device, scale=args.scale or "quick", out=args.out, repeats=args.repeats,
+        warmup=args.warmup, threads=args.threads, plots=not args.no_plots, modes=modes, update=args.update)
     return 0
 
 
