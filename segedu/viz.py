@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 __all__ = ["CLASS_COLORS", "colorize", "to_image", "overlay", "class_legend", "show_samples",
-           "plot_history", "figure_to_png"]
+           "plot_history", "figure_to_png", "unet_feature_shapes", "draw_unet"]
 
 # Okabe & Ito (2008), "Color Universal Design": colour-blind safe. Class 0 (background) is dark grey.
 CLASS_COLORS = np.array([
@@ -132,3 +132,128 @@ def figure_to_png(fig, dpi: int = 80) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 5: the U-Net drawn from a real forward pass
+# ---------------------------------------------------------------------------------------------
+
+def unet_feature_shapes(model, input_size: int, in_channels: int | None = None):
+    """Run ``model`` (a :class:`segedu.models.UNet`) once and record every block's output.
+
+    Returns a list of dicts ``{"path": "down"|"up"|"head", "level": i, "channels": c,
+    "size": (h, w), "skip_from": (h, w) or None}`` in forward order — the data the U-Net figure
+    is drawn from. Uses forward hooks, so what is shown is what the network really computed.
+    """
+    import torch
+
+    records = []
+    hooks = []
+    for level, block in enumerate(model.down):
+        hooks.append(block.register_forward_hook(
+            lambda m, i, o, level=level: records.append({"path": "down", "level": level, "channels": o.shape[1],
+                                                         "size": tuple(o.shape[-2:]), "input": tuple(i[0].shape[-2:])})))
+    for j, block in enumerate(model.decode):
+        level = model.depth - 1 - j
+        hooks.append(block.register_forward_hook(
+            lambda m, i, o, level=level: records.append({"path": "up", "level": level, "channels": o.shape[1],
+                                                         "size": tuple(o.shape[-2:]), "input": tuple(i[0].shape[-2:])})))
+    hooks.append(model.head.register_forward_hook(
+        lambda m, i, o: records.append({"path": "head", "level": 0, "channels": o.shape[1], "size": tuple(o.shape[-2:]),
+                                        "input": tuple(i[0].shape[-2:])})))
+    # Also the size after every single convolution inside each block (572 -> 570 -> 568 ...).
+    conv_sizes = {}
+    import torch.nn as nn
+
+    for path, blocks in (("down", model.down), ("up", model.decode)):
+        for j, block in enumerate(blocks):
+            level = j if path == "down" else model.depth - 1 - j
+            for conv in (m for m in block.modules() if isinstance(m, nn.Conv2d)):
+                hooks.append(conv.register_forward_hook(
+                    lambda m, i, o, key=(path, level): conv_sizes.setdefault(key, []).append(o.shape[-1])))
+    was_training = model.training
+    model.eval()
+    c = in_channels or model.in_channels
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, c, input_size, input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    for r in records:
+        r["conv_sizes"] = conv_sizes.get((r["path"], r["level"]), [])
+    return records
+
+
+def draw_unet(model, input_size: int = 572, ax=None, title: str | None = None):
+    """Draw the U of a U-Net with the sizes and channels of a real forward pass at ``input_size``.
+
+    Each box is a block's output feature map (label: channels, then side); grey arrows are the
+    skip connections with the crop they need ("crop 568→392"); the U's left side is the
+    contracting path, the right side the expansive path.
+    """
+    import matplotlib.pyplot as plt
+
+    rec = unet_feature_shapes(model, input_size)
+    depth = model.depth
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.0 + 1.45 * (2 * depth + 2), 1.4 + 1.0 * (depth + 1)))
+    down = [r for r in rec if r["path"] == "down"]
+    up = [r for r in rec if r["path"] == "up"]
+    head = [r for r in rec if r["path"] == "head"][0]
+    pos = {}
+    for r in down:  # left side of the U, going down
+        pos[("down", r["level"])] = (r["level"], -r["level"])
+    for r in up:  # right side, going up
+        pos[("up", r["level"])] = (2 * depth - r["level"], -r["level"])
+    pos[("head",)] = (2 * depth + 1, 0)
+    maxc = max(r["channels"] for r in rec)
+
+    def box(xy, r, colour):
+        x, y = xy
+        h = 0.25 + 0.45 * (r["channels"] / maxc) ** 0.5
+        ax.add_patch(plt.Rectangle((x - 0.32, y - h / 2), 0.64, h, facecolor=colour, edgecolor="k", lw=0.8))
+        sides = [r["input"][0]] + r.get("conv_sizes", []) if r["path"] != "head" else [r["size"][0]]
+        ax.text(x, y + h / 2 + 0.05, f"{r['channels']} ch", ha="center", va="bottom", fontsize=8)
+        ax.text(x, y - h / 2 - 0.05, "→".join(str(v) for v in sides), ha="center", va="top", fontsize=7.5)
+
+    ax.text(-0.9, 0, f"input\n{input_size}×{input_size}", ha="center", va="center", fontsize=8)
+    ax.annotate("", xy=(-0.35, 0), xytext=(-0.6, 0), arrowprops=dict(arrowstyle="->"))
+    for r in down:
+        box(pos[("down", r["level"])], r, "#56B4E9")
+    for r in up:
+        box(pos[("up", r["level"])], r, "#E69F00")
+    box(pos[("head",)], head, "#009E73")
+    # pooling (down) and up-convolution (up) arrows
+    for lv in range(depth):
+        (x0, y0), (x1, y1) = pos[("down", lv)], pos[("down", lv + 1)]
+        ax.annotate("", xy=(x1 - 0.1, y1 + 0.3), xytext=(x0 + 0.1, y0 - 0.3), arrowprops=dict(arrowstyle="->", color="C3"))
+        src = ("down", depth) if lv == depth - 1 else ("up", lv + 1)
+        (x0, y0), (x1, y1) = pos[src], pos[("up", lv)]
+        ax.annotate("", xy=(x1 - 0.1, y1 - 0.3), xytext=(x0 + 0.1, y0 + 0.3), arrowprops=dict(arrowstyle="->", color="C2"))
+        # skip: copy (and crop) across the U
+        skip = next(r for r in down if r["level"] == lv)["size"][0]
+        target = next(r for r in up if r["level"] == lv)["input"][0]
+        (x0, y0), (x1, y1) = pos[("down", lv)], pos[("up", lv)]
+        ax.annotate("", xy=(x1 - 0.35, y1), xytext=(x0 + 0.35, y0), arrowprops=dict(arrowstyle="->", color="0.5", ls="--"))
+        out_of_up = 2 * next(r for r in (down + up) if (r["path"], r["level"]) == src)["size"][0]
+        label = "copy" if skip == out_of_up else f"copy and crop {skip}→{out_of_up}"
+        ax.text((x0 + x1) / 2, y0 + 0.08, label, ha="center", va="bottom", fontsize=7, color="0.3")
+    ax.annotate("", xy=(pos[("head",)][0] - 0.35, 0), xytext=(pos[("up", 0)][0] + 0.35, 0), arrowprops=dict(arrowstyle="->"))
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor="#56B4E9", edgecolor="k", label="contracting path (2 conv 3×3)"),
+               Patch(facecolor="#E69F00", edgecolor="k", label="expansive path (2 conv 3×3)"),
+               Patch(facecolor="#009E73", edgecolor="k", label="1×1 conv → classes"),
+               Line2D([], [], color="C3", label="max pool 2×2"), Line2D([], [], color="C2", label="up-conv 2×2"),
+               Line2D([], [], color="0.5", ls="--", label="skip connection")]
+    ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
+    ax.set_xlim(-1.5, 2 * depth + 1.6)
+    ax.set_ylim(-depth - 0.9, 0.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or f"{type(model).__name__}(depth={depth}, padding={model.padding!r}) at {input_size}×{input_size}"
+                 f" → {head['size'][0]}×{head['size'][0]}", fontsize=9)
+    return ax.figure
