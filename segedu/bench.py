@@ -189,6 +189,7 @@ class Context:
         self.notes: list[str] = []
         self._columns: list = []
         self.on_row = None  # called after each row (the runner saves partial results)
+        self.deadline = None  # time.perf_counter() value after which no new case starts
 
     # -- configuration by scale ---------------------------------------------------------------
     def pick(self, tiny, quick, full):
@@ -233,13 +234,24 @@ class Context:
 
     # -- the table ----------------------------------------------------------------------------
     def track(self, items, desc: str):
-        """Iterate with a progress bar (when ``progress``)."""
+        """Iterate with a progress bar (when ``progress``); stop, with a note, past the deadline."""
         items = list(items)
-        if not self.progress:
-            return items
-        from tqdm.auto import tqdm
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
 
-        return tqdm(items, desc=desc, leave=False, file=sys.stderr)
+            bar = tqdm(total=len(items), desc=desc, leave=False, file=sys.stderr)
+        try:
+            for i, item in enumerate(items):
+                if self.deadline is not None and time.perf_counter() > self.deadline:
+                    self.note(f"time limit reached: {len(items) - i} of {len(items)} cases not measured")
+                    break
+                yield item
+                if bar is not None:
+                    bar.update()
+        finally:
+            if bar is not None:
+                bar.close()
 
     def row(self, **fields) -> dict:
         """Record one result row and print it as a table line."""
@@ -624,8 +636,7 @@ MODES = {
     "compile+bf16+channels_last": dict(compile=True, amp=torch.bfloat16, channels_last=True),
 }
 CPU_MODES = ["fp32", "channels_last", "bf16", "compile", "compile+channels_last"]
-CUDA_MODES = ["fp32", "channels_last", "bf16", "fp16", "bf16+channels_last", "compile",
-              "compile+bf16+channels_last"]
+CUDA_MODES = ["fp32", "channels_last", "bf16", "fp16", "bf16+channels_last", "compile+bf16+channels_last"]
 # Largest relative difference of a first forward pass from the fp32 result that still counts as
 # "correct": float32 rounding (and TF32 convolutions on recent GPUs) vs 8/11-bit mantissas.
 TOLERANCE = {"fp32": 5e-3, "reduced": 6e-2}
@@ -1152,8 +1163,8 @@ def _check_names(names) -> list[str]:
 
 
 def run(names=None, *, device="auto", scale="quick", out="bench-results", repeats=None, warmup=1,
-        max_seconds=None, threads=None, memory_budget=4 * 2**30, progress=True, plots=True, modes=None,
-        update=False) -> dict:
+        max_seconds=None, threads=None, memory_budget=None, progress=True, plots=True, modes=None,
+        update=False, time_limit=None) -> dict:
     """Run the named benchmarks (default: all) and write ``results.json`` (and plots) into ``out``.
 
     Args:
@@ -1163,12 +1174,14 @@ def run(names=None, *, device="auto", scale="quick", out="bench-results", repeat
         out: output folder (created).
         repeats, warmup, max_seconds: see :class:`Context` (defaults depend on the scale).
         threads: ``torch.set_num_threads`` for the run (default: PyTorch's default).
-        memory_budget: bytes; whole-image inference that would need more is skipped.
+        memory_budget: bytes; whole-image inference that would need more is skipped (default:
+            4 GiB on the CPU, a laptop's spare memory; 15 GiB on CUDA, a free Colab T4's memory).
         progress: progress bars and the table on the terminal.
         plots: write one PNG per benchmark next to ``results.json``.
         modes: restrict ``train_step`` to these precision/compile modes.
         update: keep the other benchmarks' entries of an existing ``out/results.json`` (same
             device type) and replace only those run now.
+        time_limit: seconds; past it no new case starts (what was measured is kept, with a note).
 
     Returns the results dictionary that was written.
     """
@@ -1205,7 +1218,9 @@ def run(names=None, *, device="auto", scale="quick", out="bench-results", repeat
     t_start = time.perf_counter()
     for name in names:
         b = BENCHMARKS[name]
-        ctx = Context(dev, scale, repeats, warmup, max_seconds, memory_budget, progress, modes)
+        budget = memory_budget if memory_budget is not None else (15 if dev.type == "cuda" else 4) * 2**30
+        ctx = Context(dev, scale, repeats, warmup, max_seconds, budget, progress, modes)
+        ctx.deadline = t_start + time_limit if time_limit else None
         ctx._columns = b.columns
         if progress:
             _print(f"\n== {name}: {b.title}")
@@ -1377,6 +1392,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default=None,
                    help="comma-separated train_step modes (e.g. fp32,channels_last,bf16,compile)")
     p.add_argument("--no-plots", action="store_true", help="write results.json only")
+    p.add_argument("--memory-budget", type=float, default=None,
+                   help="GiB; whole-image inference above it is skipped (default 4 on CPU, 15 on CUDA)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds; no new case starts after it (the results so far are kept)")
     p.add_argument("--update", action="store_true",
                    help="keep the other benchmarks already in DIR/results.json; replace only those run now")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
@@ -1409,7 +1428,8 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as e:
         p.error(str(e))
     run(args.names, device=args.device, scale=args.scale or "quick", out=args.out, repeats=args.repeats,
-        warmup=args.warmup, threads=args.threads, plots=not args.no_plots, modes=modes, update=args.update)
+        warmup=args.warmup, threads=args.threads, plots=not args.no_plots, modes=modes, update=args.update,
+        memory_budget=args.memory_budget * 2**30 if args.memory_budget else None, time_limit=args.time_limit)
     return 0
 
 

@@ -198,3 +198,28 @@ def test_command_line_entry_point(tmp_path):
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "results.json").read_text())["benchmarks"]["sliding_window"]["status"] == "ok"
+
+
+def test_time_limit_keeps_what_was_measured(tmp_path):
+    results = bench.run(["sliding_window"], device="cpu", scale="tiny", out=tmp_path, progress=False,
+                        time_limit=1e-9)
+    entry = results["benchmarks"]["sliding_window"]
+    assert entry["status"] == "ok" and entry["rows"] == []
+    assert any("time limit reached" in n for n in entry["notes"])
+    assert json.loads((tmp_path / "results.json").read_text())["benchmarks"]["sliding_window"]["notes"]
+
+
+def test_update_keeps_other_benchmarks(tmp_path):
+    bench.run(["sliding_window"], device="cpu", scale="tiny", out=tmp_path, progress=False, plots=False)
+    bench.run(["activation_memory"], device="cpu", scale="tiny", out=tmp_path, progress=False, plots=False,
+              update=True)
+    kept = json.loads((tmp_path / "results.json").read_text())["benchmarks"]
+    assert list(kept) == ["sliding_window", "activation_memory"]
+    assert kept["sliding_window"]["rows"] and kept["activation_memory"]["rows"]
+
+
+def test_saved_activation_bytes_counts_each_storage_once():
+    # conv -> relu (in place) -> conv -> relu -> 1x1 conv: two 8-channel 16x16 maps are kept for
+    # backward (each relu output, which the next convolution also saves); the input is not counted.
+    net = bench.FullResolutionStack(in_channels=3, num_classes=2, width=8, layers=2)
+    assert bench.saved_activation_bytes(net, torch.rand(1, 3, 16, 16)) == 2 * 8 * 16 * 16 * 4
