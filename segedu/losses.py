@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["pixel_cross_entropy", "unet_weight_map"]
+__all__ = ["pixel_cross_entropy", "unet_weight_map", "soft_dice_loss", "BCEDiceLoss", "DeepSupervisionLoss"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,3 +113,93 @@ def unet_weight_map(instances, w0: float = 10.0, sigma: float = 5.0, class_balan
             border[foreground] = 0.0
         weight += border
     return weight
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 6: soft Dice, BCE + Dice (the UNet++ loss), deep supervision
+# ---------------------------------------------------------------------------------------------
+
+def _probabilities(logits: torch.Tensor, target: torch.Tensor):
+    """Probabilities and one-hot targets, both ``[N, C, H, W]`` (C = 1 for a binary logit)."""
+    if logits.dim() != 4:
+        raise ValueError(f"logits must be [N, C, H, W], got shape {tuple(logits.shape)}")
+    if target.dim() != 3 or target.shape[0] != logits.shape[0] or target.shape[1:] != logits.shape[2:]:
+        raise ValueError(f"target must be [N, H, W] = {(logits.shape[0], *logits.shape[2:])}, got {tuple(target.shape)}")
+    if logits.shape[1] == 1:  # binary: one logit per pixel
+        if target.numel() and (target.min() < 0 or target.max() > 1):
+            raise ValueError("a one-channel (binary) output needs a target of 0s and 1s")
+        return torch.sigmoid(logits), target[:, None].to(logits.dtype)
+    k = logits.shape[1]
+    if target.numel() and (target.min() < 0 or target.max() >= k):
+        raise ValueError(f"target labels must be in [0, {k})")
+    onehot = F.one_hot(target.long(), k).permute(0, 3, 1, 2).to(logits.dtype)
+    return logits.softmax(1), onehot
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """``1 - soft Dice``, from probabilities (not thresholded masks), per image, then averaged.
+
+    For image ``b`` and class ``c``: ``(2 sum(p y) + s) / (sum(p) + sum(y) + s)`` over its pixels,
+    with ``p`` the predicted probability (sigmoid of a binary logit, or softmax over classes) and
+    ``y`` the target. The smoothing ``s`` (1 by default) makes the loss defined when a class is
+    absent from both prediction and target (Dice 1, loss 0) and keeps gradients finite. For
+    several classes, the mean over classes.
+    """
+    p, y = _probabilities(logits, target)
+    inter = (p * y).sum((2, 3))
+    dice = (2 * inter + smooth) / (p.sum((2, 3)) + y.sum((2, 3)) + smooth)  # [N, C]
+    return 1 - dice.mean()
+
+
+class BCEDiceLoss(torch.nn.Module):
+    """The UNet++ paper's hybrid loss: binary cross entropy plus soft Dice.
+
+    The paper (Zhou et al. 2018, eq. 1) writes, for a batch of ``N`` images with flattened targets
+    ``Y_b`` and predicted probabilities ``P_b``:
+    ``L = -1/N sum_b ( 1/2 * Y_b log P_b + 2 Y_b P_b / (Y_b + P_b) )``.
+    We implement it as ``bce_weight * BCE + (1 - Dice)``, with ``bce_weight = 1/2``:
+
+    * the first term is the usual mean binary cross entropy over all pixels of the batch (the
+      paper's shorthand ``Y log P`` stands for it);
+    * the second is ``1 - `` the soft Dice coefficient of each image, averaged over the batch —
+      subtracting from 1 only shifts the loss by a constant (same gradients) so that it is
+      non-negative, and the smoothing of :func:`soft_dice_loss` keeps it defined on empty masks.
+
+    Works for one logit per pixel (the paper's binary tasks) and, with softmax and cross entropy,
+    for several classes.
+    """
+
+    def __init__(self, bce_weight: float = 0.5, smooth: float = 1.0):
+        super().__init__()
+        self.bce_weight, self.smooth = bce_weight, smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
+        if logits.shape[1] == 1:
+            ce = F.binary_cross_entropy_with_logits(logits[:, 0], target.to(logits.dtype))
+        else:
+            ce = F.cross_entropy(logits, target.long())
+        return self.bce_weight * ce + soft_dice_loss(logits, target, self.smooth)
+
+
+class DeepSupervisionLoss(torch.nn.Module):
+    """Weighted sum of a loss over the outputs of several heads (UNet++ deep supervision).
+
+    ``forward(outputs, target)`` with ``outputs`` the list ``[X^{0,1}, ..., X^{0,L}]``; equal
+    weights ``1/L`` by default (the authors weight the heads equally). A single tensor is passed
+    straight to the base loss.
+    """
+
+    def __init__(self, loss=None, weights=None):
+        super().__init__()
+        self.loss = loss if loss is not None else BCEDiceLoss()
+        self.weights = None if weights is None else [float(w) for w in weights]
+
+    def forward(self, outputs, target, *extra) -> torch.Tensor:
+        if torch.is_tensor(outputs):
+            return self.loss(outputs, target, *extra)
+        if not outputs:
+            raise ValueError("DeepSupervisionLoss got an empty list of outputs")
+        weights = self.weights or [1.0 / len(outputs)] * len(outputs)
+        if len(weights) != len(outputs):
+            raise ValueError(f"{len(weights)} weights for {len(outputs)} heads; give one weight per head")
+        return sum(w * self.loss(o, target, *extra) for w, o in zip(weights, outputs))

@@ -7,25 +7,14 @@
 """
 
 from .sliding_window import SlidingWindowClassifier
+from .unet import UNet
+from .unetpp import UNetE, UNetPlus, UNetPlusPlus
 
-__all__ = ["SlidingWindowClassifier"]
+__all__ = ["SlidingWindowClassifier", "UNet", "UNetPlusPlus", "UNetPlus", "UNetE"]
 
-# Later chapters' models register themselves here as their files land.
-try:  # chapter 2
+try:  # chapter 2 (being written)
     from .fcn import FCN  # noqa: F401
 
     __all__.append("FCN")
-except ImportError:  # pragma: no cover - file not written yet
-    pass
-try:  # chapter 5
-    from .unet import UNet  # noqa: F401
-
-    __all__.append("UNet")
-except ImportError:  # pragma: no cover
-    pass
-try:  # chapter 6
-    from .unetpp import UNetE, UNetPlus, UNetPlusPlus  # noqa: F401
-
-    __all__ += ["UNetPlusPlus", "UNetPlus", "UNetE"]
 except ImportError:  # pragma: no cover
     pass
