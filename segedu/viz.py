@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 __all__ = ["CLASS_COLORS", "colorize", "to_image", "overlay", "class_legend", "show_samples",
-           "plot_history", "figure_to_png", "unet_feature_shapes", "draw_unet"]
+           "plot_history", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid", "draw_nested_grid"]
 
 # Okabe & Ito (2008), "Color Universal Design": colour-blind safe. Class 0 (background) is dark grey.
 CLASS_COLORS = np.array([
@@ -256,4 +256,74 @@ def draw_unet(model, input_size: int = 572, ax=None, title: str | None = None):
     ax.axis("off")
     ax.set_title(title or f"{type(model).__name__}(depth={depth}, padding={model.padding!r}) at {input_size}×{input_size}"
                  f" → {head['size'][0]}×{head['size'][0]}", fontsize=9)
+    return ax.figure
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 6: the X^{i,j} grid of the UNet++ family, drawn from the model object
+# ---------------------------------------------------------------------------------------------
+
+def nested_grid(model):
+    """Nodes and edges of a model on the UNet++ grid: ``(nodes, skips, ups, downs, heads)``.
+
+    ``nodes`` are ``(i, j)`` pairs read from the model's ``nodes`` ModuleDict (``"x_i_j"``); a
+    :class:`segedu.models.UNet` of depth L is placed on the grid as the paper does (encoder
+    X^{i,0}, decoder X^{L-j,j}).
+    """
+    if hasattr(model, "nodes"):
+        nodes = sorted(tuple(int(v) for v in k.split("_")[1:]) for k in model.nodes.keys())
+        same_row = model.same_row
+        skips = [((i, k), (i, j)) for i, j in nodes if j > 0 for k in same_row(j)]
+        ups = [((i + 1, j - 1), (i, j)) for i, j in nodes if j > 0]
+        if hasattr(model, "heads"):
+            heads = [int(k.split("_")[2]) for k in model.heads.keys()]
+        else:
+            heads = [model.level]
+    else:  # a plain U-Net of depth L
+        L = model.depth
+        nodes = [(i, 0) for i in range(L + 1)] + [(L - j, j) for j in range(1, L + 1)]
+        skips = [((L - j, 0), (L - j, j)) for j in range(1, L + 1)]
+        ups = [((L - j + 1, j - 1), (L - j, j)) for j in range(1, L + 1)]
+        heads = [L]
+    depth = max(i for i, _ in nodes)
+    downs = [((i, 0), (i + 1, 0)) for i in range(depth)]
+    return nodes, skips, ups, downs, heads
+
+
+def draw_nested_grid(model, ax=None, title: str | None = None):
+    """Draw a model of the UNet++ family (or a U-Net) as the paper's grid of nodes X^{i,j}.
+
+    Blue: encoder nodes X^{i,0}; orange: decoder nodes; grey arrows: skip connections (same row);
+    green: up-sampling; red: down-sampling; a green ring marks each node that has an output head.
+    """
+    import matplotlib.pyplot as plt
+
+    nodes, skips, ups, downs, heads = nested_grid(model)
+    depth = max(i for i, _ in nodes)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 + 1.1 * (depth + 1), 0.8 + 1.0 * (depth + 1)))
+    xy = {n: (n[1] + 0.5 * n[0], -n[0]) for n in nodes}  # the paper's slanted layout
+
+    def arrow(a, b, colour, rad=0.0, ls="-"):
+        ax.annotate("", xy=xy[b], xytext=xy[a],
+                    arrowprops=dict(arrowstyle="->", color=colour, lw=1.1, ls=ls, shrinkA=11, shrinkB=11,
+                                    connectionstyle=f"arc3,rad={rad}"))
+
+    for a, b in downs:
+        arrow(a, b, "C3")
+    for a, b in ups:
+        arrow(a, b, "C2")
+    for a, b in skips:
+        arrow(a, b, "0.45", rad=-0.35 if b[1] - a[1] > 1 else 0.0, ls="--")
+    for n in nodes:
+        colour = "#56B4E9" if n[1] == 0 else "#E69F00"
+        ax.add_patch(plt.Circle(xy[n], 0.2, facecolor=colour, edgecolor="k", lw=0.8, zorder=3))
+        ax.text(*xy[n], f"{n[0]},{n[1]}", ha="center", va="center", fontsize=7, zorder=4)
+        if n[0] == 0 and n[1] in heads:
+            ax.add_patch(plt.Circle(xy[n], 0.27, fill=False, edgecolor="#009E73", lw=2, zorder=2))
+    ax.set_xlim(-0.5, max(x for x, _ in xy.values()) + 0.5)
+    ax.set_ylim(-depth - 0.5, 0.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or type(model).__name__, fontsize=9)
     return ax.figure
