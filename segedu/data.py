@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["Shapes", "Cells", "elastic_deform", "ISBI2012", "RandomCrops", "data_root"]
+__all__ = ["Shapes", "Cells", "elastic_deform", "ISBI2012", "RandomCrops", "data_root", "Binary"]
 
 
 def _check_positive_int(name: str, value, minimum: int = 1) -> int:
@@ -452,3 +452,24 @@ class RandomCrops(Dataset):
         i, y, x = self.where[k]
         s = self.size
         return tuple(t[..., y : y + s, x : x + s] for t in self.dataset[i])
+
+
+class Binary(Dataset):
+    """Foreground-vs-background view of a dataset: ``mask > 0`` becomes 1 (chapter 6's binary tasks).
+
+    ``Binary(Shapes(n, max_shapes=1))`` is a strongly imbalanced task: a single small object.
+    """
+
+    CLASSES = ("background", "foreground")
+    num_classes = 2
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.in_channels = getattr(dataset, "in_channels", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        image, mask, *rest = self.dataset[i]
+        return (image, (mask > 0).long(), *rest)

@@ -84,9 +84,9 @@ def build(src: Path) -> Path:
             cell.metadata["tags"] = tags
         cell.pop("id", None)
         nb.cells.append(cell)
-    nbformat.validator.normalize(nb)
     for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
         cell["id"] = f"{src.stem[:2]}-{i:03d}"
+    nbformat.validator.normalize(nb)
     nbformat.write(nb, dst)
     return dst
 
