@@ -82,7 +82,8 @@ def _predict_all(spec, model, images, batch_size, device):
 
 
 def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch_size: int = 8, lr: float = 1e-3,
-            device="auto", num_classes: dict | None = None, progress: bool = True, timing_repeats: int = 3) -> list[dict]:
+            device="auto", num_classes: dict | None = None, progress: bool = True, timing_repeats: int = 3,
+            trained: dict | None = None) -> list[dict]:
     """Train every model on every dataset with every seed under the same step budget.
 
     Args:
@@ -92,6 +93,8 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
         steps: optimizer steps per run — the shared compute budget.
         batch_size, lr, device: passed to :func:`segedu.train.fit` (a spec's ``fit_kwargs`` win).
         num_classes: ``{dataset name: K}``; default: read off ``dataset.num_classes``.
+        trained: optional dict that receives every trained model, keyed ``(dataset, model, seed)``
+            (for figures of their predictions).
 
     Returns:
         A list of rows (dicts): ``dataset, model, seed, parameters, train_seconds,
@@ -161,6 +164,8 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
                     "iou_per_class": [None if math.isnan(v) else round(float(v), 6) for v in iou],
                     "dice_per_class": [None if math.isnan(v) else round(float(v), 6) for v in dice],
                 })
+                if trained is not None:
+                    trained[(dname, mname, seed)] = model.cpu()
                 if bar is not None:
                     bar.set_postfix(dataset=dname, model=mname)
                     bar.update()

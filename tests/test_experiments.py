@@ -20,7 +20,9 @@ DATA = {"shapes": (Shapes(8, size=32, seed=0), Shapes(4, size=32, seed=1))}
 
 def test_compare_schema_and_determinism():
     kw = dict(seeds=(0, 1), steps=3, batch_size=4, device="cpu", progress=False)
-    rows = compare({"tiny": tiny}, DATA, **kw)
+    models = {}
+    rows = compare({"tiny": tiny}, DATA, trained=models, **kw)
+    assert set(models) == {("shapes", "tiny", 0), ("shapes", "tiny", 1)}
     again = compare({"tiny": tiny}, DATA, **kw)
     assert len(rows) == 2
     keys = {"dataset", "model", "seed", "parameters", "train_seconds", "infer_ms_per_image", "pixel_accuracy",
