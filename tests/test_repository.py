@@ -160,3 +160,16 @@ def test_notebook_times_recorded_for_every_notebook():
     times = json.loads((ROOT / "book" / "_data" / "notebook_times.json").read_text())
     for nb in NOTEBOOKS:
         assert nb.name in times, f"{nb.name}: no measured execution time; run make notebooks"
+
+
+def test_chapter_map_numbers_are_current():
+    """The intro's chapter map states parameter counts; they must match the library's models."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chapter_map", ROOT / "tools" / "chapter_map.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    committed = json.loads((ROOT / "book" / "_static" / "chapter_map.json").read_text())
+    current = {num: lines for num, _, lines in mod.chapters()}
+    assert committed == current, "run `python tools/chapter_map.py` to redraw book/_static/chapter_map.png"
+    assert (ROOT / "book" / "_static" / "chapter_map.png").stat().st_size > 10_000
