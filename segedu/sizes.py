@@ -6,10 +6,12 @@ Introduced in chapter 5.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-__all__ = ["center_crop", "unet_size_trace", "unet_output_size", "valid_input_sizes", "nearest_valid_input_size",
-           "check_unet_input_size"]
+__all__ = ["center_crop", "unet_size_trace", "unet_levels", "UNetLevels", "unet_output_size", "valid_input_sizes",
+           "nearest_valid_input_size", "check_unet_input_size"]
 
 
 def center_crop(x: torch.Tensor, size) -> torch.Tensor:
@@ -33,34 +35,116 @@ def _check_depth(depth) -> int:
 
 
 def unet_size_trace(input_size: int, depth: int = 4):
-    """Every spatial size a valid-padding U-Net goes through, level by level.
+    """Every spatial size a valid-padding U-Net goes through, in forward order.
 
     Returns a list of ``(stage, size)``: ``"conv"`` after each unpadded 3x3 convolution (-2),
     ``"pool"`` after each 2x2 max pooling (/2), ``"up"`` after each 2x2 up-convolution (x2).
     Raises ``ValueError`` if a pooling would meet an odd size or a size drops below 1.
+    (:func:`unet_levels` gives the same numbers grouped by level, with the crops.)
+    """
+    levels = unet_levels(int(input_size), depth)
+    if not levels.valid:
+        raise ValueError(f"input {input_size}: {levels.problem}")
+    trace = [("input", int(input_size))]
+    for rec in levels.down:
+        trace += [("conv", c) for c in rec["convs"]]
+        if rec["pooled"] is not None:
+            trace.append(("pool", rec["pooled"]))
+    for rec in levels.up:
+        trace += [("up", rec["upconv"])] + [("conv", c) for c in rec["convs"]]
+    return trace
+
+
+@dataclass
+class UNetLevels:
+    """The sizes of a valid-padding U-Net, level by level (see :func:`unet_levels`).
+
+    ``down[i]`` / ``up[i]`` are dicts for level ``i`` (0 = full resolution):
+
+    * down: ``input``, ``convs`` (side after each 3x3 convolution), ``pooled`` (after the 2x2 max
+      pooling; ``None`` at the bottom), ``odd`` (the pooling met an odd side and dropped a row);
+    * up: ``upconv`` (side after the 2x2 up-convolution), ``skip`` (side of the encoder map copied
+      across), ``crop`` (pixels cut from the skip in total, ``skip - upconv``; half on each side
+      when even), ``convs``.
+
+    ``problem`` is ``None`` for a valid size, otherwise why the size fails. Invalid sizes are
+    followed as far as they go, as PyTorch would compute them (pooling rounds down).
+    """
+
+    input_size: int
+    depth: int
+    down: list = field(default_factory=list)
+    up: list = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.problem is None
+
+    @property
+    def k(self) -> int | None:
+        """Side before the first up-convolution (after the bottom level's convolutions)."""
+        return self.down[self.depth]["convs"][-1] if len(self.down) > self.depth and len(self.down[-1]["convs"]) == 2 else None
+
+    @property
+    def output_size(self) -> int | None:
+        return self.up[-1]["convs"][-1] if self.valid else None
+
+
+def unet_levels(input_size: int, depth: int = 4) -> UNetLevels:
+    """Follow a side of ``input_size`` down and up the valid-padding U-Net of ``depth``.
+
+    The same arithmetic as the network: each unpadded 3x3 convolution takes 2 pixels, each 2x2
+    max pooling halves (rounding down, as ``nn.MaxPool2d`` does), each 2x2 up-convolution doubles,
+    and each skip is centre-cropped to the up-convolved map. Used by the size calculator demo
+    (:func:`segedu.widgets.unet_size_calculator`). Never raises for a bad size: the result's
+    ``problem`` says what went wrong (and the levels computed up to there are kept).
     """
     _check_depth(depth)
-    x, trace = int(input_size), [("input", int(input_size))]
+    if isinstance(input_size, bool) or not isinstance(input_size, int):
+        raise TypeError(f"input_size must be an int, got {input_size!r}")
+    out = UNetLevels(input_size, depth)
+    odd = []
 
-    def conv():
-        nonlocal x
-        x -= 2
-        if x < 1:
-            raise ValueError(f"input {input_size}: the feature map vanishes (size {x}) in the U-Net of depth {depth}")
-        trace.append(("conv", x))
+    def two_convs(x, record):
+        for _ in range(2):
+            x -= 2
+            if x < 1:
+                where = "on the way up" if "upconv" in record else "on the way down"
+                out.problem = f"the feature map vanishes (side {x}) {where} at level {record['level']}"
+                return None
+            record["convs"].append(x)
+        return x
 
-    for _ in range(depth):
-        conv(), conv()
-        if x % 2:
-            raise ValueError(f"input {input_size}: a 2x2 max pooling meets the odd size {x}")
-        x //= 2
-        trace.append(("pool", x))
-    conv(), conv()
-    for _ in range(depth):
+    x = input_size
+    for level in range(depth + 1):
+        rec = {"level": level, "input": x, "convs": [], "pooled": None, "odd": False}
+        out.down.append(rec)
+        x = two_convs(x, rec)
+        if x is None:
+            return out
+        if level < depth:
+            rec["odd"] = x % 2 == 1
+            if rec["odd"]:
+                odd.append(x)
+            x //= 2
+            rec["pooled"] = x
+    for level in reversed(range(depth)):
         x *= 2
-        trace.append(("up", x))
-        conv(), conv()
-    return trace
+        skip = out.down[level]["convs"][-1]
+        rec = {"level": level, "upconv": x, "skip": skip, "crop": skip - x, "convs": []}
+        out.up.append(rec)
+        if skip < x:
+            out.problem = f"at level {level} the skip ({skip}) is smaller than the up-convolved map ({x})"
+            return out
+        x = two_convs(x, rec)
+        if x is None:
+            return out
+    if odd:
+        out.problem = (f"a 2x2 max pooling meets the odd side {odd[0]}"
+                       + (" (so a crop is uneven: the skip and the decoder map are misaligned)"
+                          if any(r["crop"] % 2 for r in out.up) else ""))
+    return out
 
 
 def unet_output_size(input_size: int, depth: int = 4) -> int:
@@ -86,7 +170,8 @@ def _is_valid(size: int, depth: int) -> bool:
 def valid_input_sizes(depth: int = 4, max_size: int = 1024, min_size: int = 1) -> list[int]:
     """All valid input sides of the valid-padding U-Net of ``depth`` between ``min_size`` and ``max_size``.
 
-    For depth 4 these are 140, 156, 172, ... = 16k + 124 (k = 1, 2, ...): see chapter 5.
+    For depth 4 these are 188, 204, 220, ... = 16k + 124 with k >= 4 (k is the side before the
+    first up-convolution; smaller k makes a map vanish on the way up): see chapter 5.
     """
     _check_depth(depth)
     return [s for s in range(max(1, min_size), max_size + 1) if _is_valid(s, depth)]
@@ -97,7 +182,9 @@ def nearest_valid_input_size(size: int, depth: int = 4) -> tuple[int | None, int
     _check_depth(depth)
     size = int(size)
     lo = next((s for s in range(size, 0, -1) if _is_valid(s, depth)), None)
-    hi = next(s for s in range(max(size, 1), size + 2**(depth + 2) * 4) if _is_valid(s, depth))
+    hi = max(size, 1)
+    while not _is_valid(hi, depth):  # valid sizes exist for every depth (any large enough k), so this ends
+        hi += 1
     return lo, hi
 
 

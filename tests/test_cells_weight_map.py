@@ -96,3 +96,28 @@ def test_cells_bad_arguments():
         Cells(2, cells=1)
     with pytest.raises(IndexError):
         Cells(2)[5]
+
+
+def test_fit_trains_a_valid_unet_with_the_weight_map():
+    """(image, mask, weight) triples go through segedu.train.fit; mask and weight are centre-cropped."""
+    from segedu.models import UNet
+    from segedu.train import fit
+
+    torch.manual_seed(0)
+    model = UNet(depth=1, base_channels=2)  # valid padding: 48 -> 36
+    hist = fit(model, Cells(4, size=48, weights=True), epochs=2, batch_size=2, progress=False, device="cpu")
+    assert len(hist["loss"]) == 2 and all(np.isfinite(hist["loss"]))
+
+
+def test_weight_map_explorer_demo():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from segedu.widgets import weight_map_explorer
+
+    inst = Cells(1, size=48).instances(0)
+    demo = weight_map_explorer(inst, w0s=(0, 10), sigmas=(5,))
+    assert demo.defaults == {"w0": 10, "sigma": 5} and len(demo.frames()) == 2
+    assert len(set(demo.frames().values())) == 2  # w0 changes the picture
+    with pytest.raises(TypeError, match="integer"):
+        weight_map_explorer(inst.astype(float))

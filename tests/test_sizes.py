@@ -69,3 +69,74 @@ def test_nearest_valid_sizes():
         unet_output_size(500)
     with pytest.raises(ValueError, match="depth"):
         valid_input_sizes(depth=0)
+
+
+def test_levels_agree_with_the_real_network_and_show_the_crops():
+    """unet_levels gives the sizes the model computes, level by level, and the crops it applies."""
+    from segedu.sizes import unet_levels
+
+    model = UNet(depth=3, base_channels=1).eval()
+    for side in (92, 100, 132):
+        levels = unet_levels(side, depth=3)
+        assert levels.valid and levels.output_size == unet_output_size(side, depth=3)
+        seen = {}
+        hooks = [b.register_forward_hook(lambda m, i, o, key=("down", lv): seen.__setitem__(key, (i[0].shape[-1], o.shape[-1])))
+                 for lv, b in enumerate(model.down)]
+        hooks += [u.register_forward_hook(lambda m, i, o, lv=model.depth - 1 - j: seen.__setitem__(("up", lv), o.shape[-1]))
+                  for j, u in enumerate(model.up)]
+        with torch.no_grad():
+            model(torch.rand(1, 1, side, side))
+        for h in hooks:
+            h.remove()
+        for rec in levels.down:
+            assert seen[("down", rec["level"])] == (rec["input"], rec["convs"][-1])
+        for rec in levels.up:
+            assert seen[("up", rec["level"])] == rec["upconv"]
+            assert rec["crop"] == rec["skip"] - rec["upconv"]
+
+
+def test_crops_do_not_depend_on_k():
+    """Why the notes' "k must be even" is not needed: every valid size crops by the same even amounts."""
+    from segedu.sizes import unet_levels
+
+    crops = {tuple(r["crop"] for r in unet_levels(s).up) for s in valid_input_sizes(depth=4, max_size=1200)}
+    assert crops == {(8, 32, 80, 176)}  # the 4, 16, 40, 88 pixels per side of the paper's Figure 1
+
+
+def test_levels_explain_invalid_sizes():
+    from segedu.sizes import unet_levels
+
+    odd = unet_levels(500)
+    assert not odd.valid and "odd side 55" in odd.problem and odd.output_size is None
+    assert any(r["odd"] for r in odd.down) and any(r["crop"] % 2 for r in odd.up)
+    small = unet_levels(140)
+    assert "vanishes" in small.problem and "way up" in small.problem and small.k == 1
+    assert "way down" in unet_levels(10).problem
+    with pytest.raises(TypeError, match="int"):
+        unet_levels(572.0)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5, 6])
+def test_nearest_valid_sizes_exist_for_every_depth(depth):
+    lo, hi = nearest_valid_input_size(3, depth=depth)
+    assert lo is None and hi == valid_input_sizes(depth=depth, max_size=hi)[0]
+    lo, hi = nearest_valid_input_size(hi + 1, depth=depth)
+    assert lo < hi and unet_output_size(lo, depth) >= 1 and unet_output_size(hi, depth) >= 1
+
+
+def test_size_calculator_demo():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from segedu.widgets import unet_size_calculator
+
+    demo = unet_size_calculator(sides=[188, 500, 572])
+    assert demo.defaults == {"side": 572} and len(demo.frames()) == 3
+    assert "size calculator" in demo.to_html()
+    titles = []
+    for side in (500, 572):
+        fig = demo.render(side=side)
+        titles.append(fig.axes[0].get_title())
+        matplotlib.pyplot.close(fig)
+    assert "NOT valid" in titles[0] and "492 (smaller) and 508 (larger)" in titles[0]
+    assert "valid → output 388×388, k = 28" in titles[1]
