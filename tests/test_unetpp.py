@@ -84,3 +84,37 @@ def test_bad_input():
         UNetPlusPlus(deep_supervision=True, base_channels=4).pruned(5)
     with pytest.raises(ValueError, match="depth"):
         UNetPlusPlus(depth=0)
+
+
+def test_pruned_unete_keeps_only_what_its_head_reads():
+    """UNet-e's X^{0,2} reads X^{0,0} and up(X^{1,1}), not X^{0,1}: pruning drops X^{0,1}."""
+    m = UNetE(1, 1, depth=4, base_channels=4)
+    assert set(m.pruned(2).nodes) == {"x_0_0", "x_1_0", "x_2_0", "x_1_1", "x_0_2"}
+    pp = UNetPlusPlus(1, 1, depth=4, base_channels=4, deep_supervision=True)
+    assert set(pp.pruned(2).nodes) == {f"x_{i}_{j}" for j in range(3) for i in range(3 - j)}
+
+
+def test_nested_grid_edges_match_the_paper():
+    from segedu.viz import draw_nested_grid, nested_grid
+
+    nodes, skips, ups, downs, heads = nested_grid(UNetPlusPlus(depth=4, base_channels=2))
+    assert len(nodes) == 15 and len(ups) == 10 and len(downs) == 4 and heads == [4]
+    assert len(skips) == sum((5 - j) * j for j in range(1, 5))  # X^{i,j} reads j same-row nodes
+    nodes, skips, ups, downs, heads = nested_grid(UNetPlus(depth=4, base_channels=2, deep_supervision=True))
+    assert len(skips) == 10 and heads == [1, 2, 3, 4]
+    nodes, skips, ups, downs, heads = nested_grid(UNet(depth=3, padding="same", base_channels=2))
+    assert sorted(nodes) == [(0, 0), (0, 3), (1, 0), (1, 2), (2, 0), (2, 1), (3, 0)] and len(skips) == 3
+    fig = draw_nested_grid(UNetPlusPlus(depth=2, base_channels=2, deep_supervision=True).pruned(1))
+    assert fig is not None
+
+
+def test_chapter6_demos():
+    from segedu.widgets import family_explorer, pruning_explorer
+
+    m = UNetPlusPlus(1, 1, depth=2, base_channels=2, deep_supervision=True)
+    x, y = torch.rand(2, 1, 16, 16), torch.randint(0, 2, (2, 16, 16))
+    demo = pruning_explorer(m, x, y, times_ms={1: 1.0, 2: 2.0})
+    assert len(demo.frames()) == 2
+    assert len(family_explorer({"UNet++": m, "UNet-L2": UNet(depth=2, padding="same", base_channels=2)}).frames()) == 2
+    with pytest.raises(ValueError, match="deep_supervision"):
+        pruning_explorer(UNetPlusPlus(1, 1, depth=2, base_channels=2), x, y)

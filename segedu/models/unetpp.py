@@ -19,7 +19,8 @@ UNetPlusPlus  ``X^{i,0}, ..., X^{i,j-1}``      dense nested skip pathways
 The nodes are kept in an ``nn.ModuleDict`` keyed by the paper's names (``"x_0_1"``, ...), so the
 code *is* the grid. With ``deep_supervision=True`` a 1x1 head sits on each of ``X^{0,1}..X^{0,L}``
 and ``forward`` returns the list of their outputs. ``.pruned(level)`` keeps only the nodes that
-``X^{0,level}`` depends on (those with ``i + j <= level``) and shares their trained weights.
+``X^{0,level}`` depends on (all lie in the triangle ``i + j <= level``) and shares their trained
+weights.
 
 The plain U-Net of depth L (UNet-L) is :class:`segedu.models.UNet` with ``padding="same"``.
 
@@ -75,14 +76,33 @@ class NestedUNet(nn.Module):
     def head_columns(self) -> list[int]:
         return list(range(1, self.depth + 1)) if self.deep_supervision else [self.depth]
 
-    def _grid(self, x: torch.Tensor, level: int) -> dict:
-        """Compute every node X^{i,j} with i + j <= level; return them by name."""
+    def needed_nodes(self, level: int) -> set:
+        """The nodes ``(i, j)`` that head X^{0,level} depends on (what pruning keeps).
+
+        Every edge goes from (i', j') to (i, j) with i' + j' <= i + j, so these always lie in the
+        triangle i + j <= level; for UNet-e fewer are needed (X^{0,2} does not read X^{0,1}).
+        """
+        need, todo = set(), [(0, level)]
+        while todo:
+            i, j = todo.pop()
+            if (i, j) not in need:
+                need.add((i, j))
+                if j == 0:
+                    todo += [(i - 1, 0)] if i > 0 else []
+                else:
+                    todo += [(i, k) for k in self.same_row(j)] + [(i + 1, j - 1)]
+        return need
+
+    def _grid(self, x: torch.Tensor, level: int, need=None) -> dict:
+        """Compute the nodes X^{i,j} with i + j <= level (only those in ``need``, if given)."""
         X = {}
         h = x
         for i in range(level + 1):
             X[(i, 0)] = self.nodes[f"x_{i}_0"](h if i == 0 else self.pool(X[(i - 1, 0)]))
         for j in range(1, level + 1):
             for i in range(level - j + 1):
+                if need is not None and (i, j) not in need:
+                    continue
                 inputs = [X[(i, k)] for k in self.same_row(j)]
                 inputs.append(self.ups[f"up_{i + 1}_{j - 1}"](X[(i + 1, j - 1)]))
                 X[(i, j)] = self.nodes[f"x_{i}_{j}"](torch.cat(inputs, dim=1))
@@ -105,24 +125,29 @@ class NestedUNet(nn.Module):
 
 
 class PrunedNestedUNet(nn.Module):
-    """UNet++ L``level``: only the nodes X^{i,j} with i + j <= level, and head X^{0,level}."""
+    """UNet++ L``level``: only the nodes that head X^{0,level} reads (i + j <= level), and that head.
+
+    The modules are the parent's own (not copies), so the pruned network uses the trained weights
+    and its output equals the parent's head ``level`` exactly.
+    """
 
     def __init__(self, parent: NestedUNet, level: int):
         super().__init__()
         self.level, self.depth, self.in_channels = level, level, parent.in_channels
         self.padding, self.same_row = "same", parent.same_row
         self.pool = parent.pool
-        keep = {f"x_{i}_{j}" for j in range(level + 1) for i in range(level - j + 1)}
-        self.nodes = nn.ModuleDict({k: m for k, m in parent.nodes.items() if k in keep})
+        self.need = parent.needed_nodes(level)
+        keep = {f"x_{i}_{j}" for i, j in self.need}
+        self.nodes = nn.ModuleDict({k: m for k, m in parent.nodes.items() if k in keep})  # the same modules
         self.ups = nn.ModuleDict({f"up_{i + 1}_{j - 1}": parent.ups[f"up_{i + 1}_{j - 1}"]
-                                  for j in range(1, level + 1) for i in range(level - j + 1)})
+                                  for i, j in sorted(self.need) if j > 0})
         self.head = parent.heads[f"x_0_{level}"]
 
     _grid = NestedUNet._grid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_unet_input_size(x, self.in_channels, self.level, "same")
-        return self.head(self._grid(x, self.level)[(0, self.level)])
+        return self.head(self._grid(x, self.level, self.need)[(0, self.level)])
 
 
 class UNetPlusPlus(NestedUNet):
