@@ -12,6 +12,12 @@ PY     := $(VENV)/bin/python
 # replace Colab's CUDA build); override with `make TORCH_SPEC=torch ...` to take another build.
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
+# Threads per test process (each pytest worker and each notebook kernel it starts). Two workers
+# with PyTorch's default of one OpenMP thread per core oversubscribe a 2-core machine, and spinning
+# OpenMP threads then wait on each other: in CI a 2-minute notebook cell took 13 minutes. One
+# thread per worker keeps every core busy with useful work.
+TEST_THREADS ?= 1
+TEST_ENV := OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS)
 
 .PHONY: all book test test-lib test-notebooks notebooks bench install clean help
 
@@ -36,13 +42,13 @@ book: install
 	@echo "open _build/html/index.html"
 
 test: install
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --nbval-lax --durations=15 tests notebooks
+	$(TEST_ENV) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --nbval-lax --durations=15 tests notebooks
 
 test-lib: install
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not browser" tests
+	$(TEST_ENV) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not browser" tests
 
 test-notebooks: install
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax notebooks
+	$(TEST_ENV) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax notebooks
 
 notebooks: install
 	$(PY) tools/py2nb.py

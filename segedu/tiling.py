@@ -108,6 +108,11 @@ def predict_tiled(model, image: torch.Tensor, tile_size: int | None = None, batc
     depth = _model_depth(model)
     if not torch.is_tensor(image) or image.dim() not in (3, 4):
         raise ValueError(f"image must be a tensor [C, H, W] or [N, C, H, W], got {getattr(image, 'shape', type(image))}")
+    if not image.is_floating_point():
+        raise TypeError(f"image must be a float tensor (e.g. scaled to [0, 1]), got {image.dtype}")
+    expected = getattr(model, "in_channels", None)
+    if expected is not None and image.shape[-3] != expected:
+        raise ValueError(f"image has {image.shape[-3]} channels but the model expects in_channels={expected}")
     single = image.dim() == 3
     x = image[None] if single else image
     H, W = x.shape[-2:]
@@ -122,25 +127,23 @@ def predict_tiled(model, image: torch.Tensor, tile_size: int | None = None, batc
     Py, Px = layout.padded_size
     padded = mirror_pad(x, m, Py - H - m, m, Px - W - m)
     device = next(model.parameters()).device
-    result = None
-    jobs = [(y, xo) for y in layout.offsets[0] for xo in layout.offsets[1]]
-    it = range(0, len(jobs), batch_size)
+    # One list of jobs over all images and tile positions, so a batch may mix images.
+    jobs = [(n, y, xo) for n in range(x.shape[0]) for y in layout.offsets[0] for xo in layout.offsets[1]]
+    starts = range(0, len(jobs), batch_size)
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc=f"overlap-tile ({len(jobs)} tiles)", leave=False)
-    for n in range(x.shape[0]):
-        canvas = None
-        for start in it:
-            chunk = jobs[start : start + batch_size]
-            tiles = torch.stack([padded[n, :, y : y + t, xo : xo + t] for y, xo in chunk]).to(device)
-            out = model(tiles)
-            out = (out[-1] if isinstance(out, (list, tuple)) else out).to("cpu")
-            if canvas is None:
-                canvas = out.new_empty(out.shape[1], Py - 2 * m, Px - 2 * m)
-            for (y, xo), tile_out in zip(chunk, out):
-                canvas[:, y : y + o, xo : xo + o] = tile_out  # overlaps hold equal values
-        crop = canvas[:, :H, :W]
-        result = crop[None] if result is None else torch.cat([result, crop[None]])
+        starts = tqdm(starts, desc=f"overlap-tile ({len(jobs)} tiles)", leave=False, mininterval=0.5)
+    canvas = None
+    for start in starts:
+        chunk = jobs[start : start + batch_size]
+        tiles = torch.stack([padded[n, :, y : y + t, xo : xo + t] for n, y, xo in chunk]).to(device)
+        out = model(tiles)
+        out = (out[-1] if isinstance(out, (list, tuple)) else out).to("cpu")  # deep supervision: the last head
+        if canvas is None:
+            canvas = out.new_empty(x.shape[0], out.shape[1], Py - 2 * m, Px - 2 * m)
+        for (n, y, xo), tile_out in zip(chunk, out):
+            canvas[n, :, y : y + o, xo : xo + o] = tile_out  # overlapping tiles hold equal values there
+    result = canvas[:, :, :H, :W]
     scores = result[0] if single else result
     return (scores, layout) if return_layout else scores

@@ -311,7 +311,10 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
     for epoch in range(1, epochs + 1):
         model.train()
         t0, total, n = time.perf_counter(), 0.0, 0
-        batches = bar_cls(loader, desc=f"epoch {epoch}/{epochs}", leave=False) if bar_cls else loader
+        # mininterval and refresh=False below: redraw at most twice a second. A notebook sends one
+        # message per redraw, and a long cell that redraws every step floods the kernel's output
+        # channel (nbval then loses the cell's end and fails it).
+        batches = bar_cls(loader, desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=0.5) if bar_cls else loader
         for batch in batches:
             x, *extras = (t.to(dev, non_blocking=True) for t in batch)
             if channels_last:
@@ -330,7 +333,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             n += len(x)
             step += 1
             if bar_cls:
-                batches.set_postfix(loss=f"{float(value.detach()):.4f}")
+                batches.set_postfix(loss=f"{float(value.detach()):.4f}", refresh=False)
             if max_steps is not None and step >= max_steps:
                 break
         record = {"epoch": epoch, "loss": total / max(n, 1), "time": time.perf_counter() - t0}

@@ -73,3 +73,17 @@ def test_bad_input():
         predict_tiled(UNet(padding="same", base_channels=2), torch.rand(1, 32, 32))
     with pytest.raises(ValueError, match="tensor"):
         predict_tiled(MODEL, torch.rand(30, 30))
+    with pytest.raises(TypeError, match="float"):
+        predict_tiled(MODEL, torch.zeros(1, 30, 30, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="in_channels=1"):
+        predict_tiled(MODEL, torch.rand(3, 30, 30, dtype=torch.float64))
+
+
+def test_a_batch_of_images_of_any_size_equals_one_by_one():
+    """Tiles of several images share batches; each image's result is the one it gets alone."""
+    images = torch.rand(3, 1, 41, 67, dtype=torch.float64)
+    together = predict_tiled(MODEL, images, tile_size=TILE, batch_size=5, progress=True)
+    assert together.shape == (3, 2, 41, 67)
+    for i in range(3):
+        alone = predict_tiled(MODEL, images[i], tile_size=TILE, batch_size=1)
+        assert (together[i] - alone).abs().max() < 1e-10

@@ -35,20 +35,29 @@ def run(path: Path, timeout: int = 1800) -> float:
     return seconds
 
 
+def record(name: str, seconds: float) -> None:
+    """Store one notebook's time in TIMES (re-read first: another run may have added entries) and
+    regenerate the appendix's table, so the committed report never goes stale."""
+    import torch
+
+    from segedu import bench
+
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    times[name] = {"seconds": round(seconds, 1), "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                   "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                   "date": time.strftime("%Y-%m-%d")}
+    TIMES.parent.mkdir(parents=True, exist_ok=True)
+    TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+    bench.write_report(notebook_times=TIMES)
+
+
 def main(argv):
     paths = [Path(a).resolve() for a in argv] or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     for p in paths:
         print(f"executing {p.relative_to(ROOT)} ...", flush=True)
         s = run(p)
         print(f"  {s:.1f} s", flush=True)
-        import torch
-
-        times[p.name] = {"seconds": round(s, 1), "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                         "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-                         "date": time.strftime("%Y-%m-%d")}
-    TIMES.parent.mkdir(parents=True, exist_ok=True)
-    TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+        record(p.name, s)
 
 
 if __name__ == "__main__":

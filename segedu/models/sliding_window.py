@@ -117,7 +117,7 @@ class SlidingWindowClassifier(nn.Module):
         if progress:
             from tqdm.auto import tqdm
 
-            rows = tqdm(rows, desc=f"sliding window ({total} patches)", leave=False)
+            rows = tqdm(rows, desc=f"sliding window ({total} patches)", leave=False, mininterval=0.5)
         scores = torch.empty(n, self.num_classes, len(ys), len(xs))
         pending, where = [], []
 
