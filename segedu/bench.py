@@ -352,7 +352,8 @@ def _last(out):
 
 
 def _max_abs_diff(a, b) -> float:
-    return float((a.float() - b.float()).abs().max())
+    # compared on the CPU: some outputs come back there (e.g. the sliding window's scores)
+    return float((a.detach().float().cpu() - b.detach().float().cpu()).abs().max())
 
 
 _COMPILE_STATUS: dict = {}
@@ -431,7 +432,8 @@ def bench_sliding_window(ctx: Context):
         speedup = t["sliding"]["median"] / t["dense"]["median"]
         speedups[s] = speedup
         ctx.row(size=s, patches=s * s, sliding_s=t["sliding"]["median"], dense_s=t["dense"]["median"],
-                speedup=speedup, max_abs_diff=_max_abs_diff(a, b), equal=bool(torch.allclose(a, b, atol=1e-4)),
+                speedup=speedup, max_abs_diff=_max_abs_diff(a, b),
+                equal=bool(torch.allclose(a.cpu(), b.cpu(), atol=1e-4)),
                 samples=t)
     ctx.summary["speedup_at"] = speedups
     ctx.summary["all_equal"] = all(r["equal"] for r in ctx.rows)
@@ -1209,7 +1211,9 @@ def run(names=None, *, device="auto", scale="quick", out="bench-results", repeat
             **_hardware(dev),
             "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "scale": scale, "repeats": repeats, "warmup": warmup, "max_seconds": max_seconds,
-            "loadavg_start": _loadavg(), "command": "python -m segedu bench " + " ".join(sys.argv[1:])
+            # under ``python -m segedu bench`` sys.argv is [".../segedu/__main__.py", "bench", ...]
+            "loadavg_start": _loadavg(),
+            "command": "python -m segedu bench " + " ".join(sys.argv[2 if sys.argv[1:2] == ["bench"] else 1:])
             if sys.argv and sys.argv[0].endswith("__main__.py") else None,
         },
         "benchmarks": {},
