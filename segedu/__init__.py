@@ -13,6 +13,10 @@ Every model and algorithm the course teaches lives here, one idea per module:
     train       fit(): the one training loop of the course
     viz         figures drawn from real objects
     widgets     interactive demos, live and kernel-free
+    experiments the side-by-side runner of chapter 7
+    bench       the benchmark suite (python -m segedu bench)
+    cli         python -m segedu train / predict: your own data
+    distributed multi-GPU (and multi-process CPU) training under torchrun
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,7 @@
 """Command line: ``python -m segedu COMMAND ...`` (also installed as ``segedu``).
 
+    train    train a model of the course on synthetic, real or your own data (torchrun: several processes)
+    predict  segment images with a trained checkpoint
     bench    the benchmark suite (see ``segedu.bench``)
     sizes    the valid input sizes of a valid-padding U-Net (chapter 5)
 
@@ -12,6 +14,8 @@ import argparse
 import sys
 
 COMMANDS = {
+    "train": "train a model (python -m segedu train --help)",
+    "predict": "segment images with a trained model (python -m segedu predict --help)",
     "bench": "run the benchmark suite (python -m segedu bench --help)",
     "sizes": "list the valid input sizes of a valid-padding U-Net",
 }
@@ -54,6 +58,14 @@ def main(argv=None) -> int:
         return bench_main(rest)
     if command == "sizes":
         return sizes_main(rest)
+    if command == "train":
+        from .cli import train_main
+
+        return train_main(rest)
+    if command == "predict":
+        from .cli import predict_main
+
+        return predict_main(rest)
     print(f"segedu: unknown command {command!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
     return 2
 

@@ -12,12 +12,18 @@ plain thing — mini-batch gradient descent with Adam — plus what a reader's m
   (and any per-pixel weight map) is centre-cropped to the prediction, as in the U-Net paper.
 * Deep supervision: a model may return a list of outputs; the loss receives the list and the
   metrics are computed on the last one.
+* ``state=TrainState()`` keeps everything needed to continue a run exactly where it stopped
+  (optimizer, random number generators, epoch, loss curve); ``fit`` resumes from a filled one.
+* ``distributed=True`` shards each global batch over the processes of ``torch.distributed``
+  (``DistributedDataParallel`` + ``DistributedSampler``, see :mod:`segedu.distributed`); with one
+  process it gives the same data order, so 1 and N processes train the same run.
 
 Introduced in chapter 1.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -32,8 +38,8 @@ from torch.utils.data import DataLoader, Dataset
 from . import metrics as M
 from .sizes import center_crop
 
-__all__ = ["fit", "History", "resolve_device", "seed_everything", "predict", "evaluate",
-           "save_checkpoint", "load_checkpoint", "default_loss"]
+__all__ = ["fit", "History", "TrainState", "resolve_device", "seed_everything", "predict", "evaluate",
+           "save_checkpoint", "load_checkpoint", "default_loss", "rng_state", "set_rng_state"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,6 +176,67 @@ class History:
 
 
 # --------------------------------------------------------------------------------------------
+# resumable state
+# --------------------------------------------------------------------------------------------
+
+def rng_state(loader_generator: torch.Generator | None = None) -> dict:
+    """The state of every random number generator a run uses, as plain data and tensors (so a
+    checkpoint holding it still loads with ``torch.load(weights_only=True)``)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if loader_generator is not None:
+        state["loader"] = loader_generator.get_state()
+    return state
+
+
+def set_rng_state(state: dict, loader_generator: torch.Generator | None = None) -> None:
+    """Restore what :func:`rng_state` captured."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if loader_generator is not None and "loader" in state:
+        loader_generator.set_state(state["loader"])
+
+
+@dataclass
+class TrainState:
+    """Where a run stands: enough to continue it exactly where it stopped.
+
+    Pass one to :func:`fit` as ``state=``: ``fit`` keeps it current (at the end of every epoch,
+    before ``on_epoch_end`` is called, it holds the optimizer's state, the random number
+    generators, the epoch count, the step count, the best score and the loss curve), and a
+    ``fit`` given a state with ``epoch > 0`` resumes from it: it loads the optimizer and the
+    generators and trains epochs ``epoch + 1 .. epochs``. The model's weights are the caller's
+    to save and load (with the state, e.g. in one checkpoint: ``state.to_dict()`` is plain data).
+    On the CPU a resumed run equals the uninterrupted one exactly.
+    """
+
+    epoch: int = 0
+    step: int = 0
+    best: float = -math.inf
+    history: list = field(default_factory=list)
+    optimizer: dict | None = None
+    scaler: dict | None = None
+    rng: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "step": self.step, "best": self.best, "history": list(self.history),
+                "optimizer": self.optimizer, "scaler": self.scaler, "rng": self.rng}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainState":
+        return cls(**{k: d[k] for k in ("epoch", "step", "best", "history", "optimizer", "scaler", "rng") if k in d})
+
+
+# --------------------------------------------------------------------------------------------
 # evaluation
 # --------------------------------------------------------------------------------------------
 
@@ -260,7 +327,8 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
 def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int = 5, batch_size: int = 8,
         lr: float = 1e-3, weight_decay: float = 0.0, device="auto", amp="auto", progress: bool = True,
         seed: int = 0, max_steps: int | None = None, num_classes: int | None = None,
-        checkpoint=None, channels_last: bool = False, on_epoch_end=None) -> History:
+        checkpoint=None, channels_last: bool = False, on_epoch_end=None, state: TrainState | None = None,
+        distributed: bool = False) -> History:
     """Train ``model`` on ``train_data`` with Adam and return a :class:`History`.
 
     Args:
@@ -281,6 +349,14 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             without validation data) are saved there, loadable with ``weights_only=True``.
         channels_last: use the NHWC memory format (often faster on GPUs and recent CPUs).
         on_epoch_end: optional ``callback(epoch_dict)``.
+        state: a :class:`TrainState` that ``fit`` keeps current at every epoch's end (save it to
+            resume later); if its ``epoch > 0``, ``fit`` continues that run from epoch
+            ``state.epoch + 1`` (the returned History holds the earlier epochs too).
+        distributed: train data-parallel over the processes of ``torch.distributed``'s default
+            group (one process if none is initialised): each process takes ``batch_size / world
+            size`` images of every global batch (a ``DistributedSampler``, reshuffled per epoch from
+            ``seed``), the model is wrapped in ``DistributedDataParallel`` when there are several,
+            and only rank 0 shows progress and writes ``checkpoint``. See :mod:`segedu.distributed`.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -292,6 +368,15 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
+    rank, world = 0, 1
+    if distributed:
+        from . import distributed as D
+
+        rank, world = D.rank_and_world_size()
+        if isinstance(train_data, DataLoader):
+            raise TypeError("distributed=True makes its own DistributedSampler loader: pass a Dataset, not a DataLoader")
+        if batch_size % world:
+            raise ValueError(f"batch_size={batch_size} (the global batch) must be divisible by the {world} processes")
     dev = resolve_device(device)
     amp_dtype = resolve_amp(amp, dev)
     loss = loss or default_loss
@@ -302,14 +387,30 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     # A gradient scaler is only needed for float16 (bfloat16 has float32's exponent range).
     scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype is torch.float16)
-    loader = _loader(train_data, batch_size, True, seed)
+    if distributed:  # every process reads its own share of each global batch
+        loader = D.sharded_loader(train_data, batch_size // world, seed=seed, rank=rank, world_size=world)
+        net = D.wrap(model, dev) if world > 1 else model
+    else:
+        loader, net = _loader(train_data, batch_size, True, seed), model
+    loader_rng = getattr(loader, "generator", None)  # the shuffling generator, if the loader has one
     history = History(device=str(dev), amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None)
-    best, step, start = -math.inf, 0, time.perf_counter()
+    best, step, first, start = -math.inf, 0, 1, time.perf_counter()
+    if state is not None and state.epoch > 0:  # resume: continue exactly where that run stopped
+        if state.optimizer is not None:
+            opt.load_state_dict(state.optimizer)
+        if state.scaler:
+            scaler.load_state_dict(state.scaler)
+        if state.rng is not None:
+            set_rng_state(state.rng, loader_rng)
+        best, step, first = state.best, state.step, state.epoch + 1
+        history.epochs = list(state.history)
     bar_cls = None
-    if progress:
+    if progress and rank == 0:
         from tqdm.auto import tqdm as bar_cls
-    for epoch in range(1, epochs + 1):
-        model.train()
+    for epoch in range(first, epochs + 1):
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)  # a DistributedSampler reshuffles from (seed, epoch)
+        net.train()
         t0, total, n = time.perf_counter(), 0.0, 0
         # mininterval and refresh=False below: redraw at most twice a second. A notebook sends one
         # message per redraw, and a long cell that redraws every step floods the kernel's output
@@ -320,7 +421,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                out = model(x)
+                out = net(x)
             out = [o.float() for o in out] if isinstance(out, (list, tuple)) else out.float()
             value = loss(out, *_crop_targets(out, extras))
             if not torch.isfinite(value):
@@ -336,18 +437,26 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
                 batches.set_postfix(loss=f"{float(value.detach()):.4f}", refresh=False)
             if max_steps is not None and step >= max_steps:
                 break
+        if world > 1:  # the epoch's loss over all processes' images
+            total, n = D.all_sum([total, n], dev)
         record = {"epoch": epoch, "loss": total / max(n, 1), "time": time.perf_counter() - t0}
-        if val_data is not None:
+        if val_data is not None:  # every process evaluates the whole validation set (same weights)
             record.update(evaluate(model, val_data, loss=loss, batch_size=batch_size, device=dev,
                                    num_classes=num_classes, amp=amp if amp_dtype is not None else False))
         history.epochs.append(record)
-        if progress:
+        if progress and rank == 0:
             print(f"epoch {epoch:>3}/{epochs}  " + "  ".join(
                 f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch",) and isinstance(v, float)))
         score = record.get("val_mean_iou", -record["loss"])
-        if checkpoint is not None and score > best:
+        if score > best:
             best = score
-            save_checkpoint(checkpoint, model, epoch=epoch, metrics=record)
+            if checkpoint is not None and rank == 0:
+                save_checkpoint(checkpoint, model, epoch=epoch, metrics=record)
+        if state is not None:
+            state.epoch, state.step, state.best, state.history = epoch, step, best, list(history.epochs)
+            state.optimizer = copy.deepcopy(opt.state_dict())
+            state.scaler = scaler.state_dict() if scaler.is_enabled() else None
+            state.rng = rng_state(loader_rng)
         if on_epoch_end is not None:
             on_epoch_end(record)
         if max_steps is not None and step >= max_steps:

@@ -30,3 +30,13 @@ def test_module_entry_point_runs():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "sliding_window" in proc.stdout and "tiling" in proc.stdout
+
+
+def test_help_lists_train_and_predict(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "predict" in out
+    assert main(["train", "--help"]) == 0
+    assert "--resume" in capsys.readouterr().out
+    assert main(["predict", "--help"]) == 0
+    assert "--tiled" in capsys.readouterr().out
