@@ -47,7 +47,8 @@ def test_notebook_equals_its_source(nb_path):
     assert src.exists(), f"{nb_path.name} has no source {src.relative_to(ROOT)}"
     cells = py2nb.parse(src.read_text())
     nb = nbformat.read(nb_path, as_version=4)
-    assert [(c.cell_type, c.source) for c in nb.cells] == [(k, s) for k, s, _ in cells], (
+    assert [(c.cell_type, c.source, c.metadata.get("tags", []), c.metadata.get("mystnb")) for c in nb.cells] == [
+        (k, s, m.get("tags", []), m.get("mystnb")) for k, s, m in cells], (
         f"{nb_path.name} differs from {src.name}: run `python tools/py2nb.py {src.relative_to(ROOT)}` "
         "and re-execute it")
 

@@ -13,6 +13,12 @@ format (the one Jupytext, VS Code and Spyder understand)::
     # %% tags=["hide-cell", "solution"]
     solution_code()
 
+    # %% alt="Two panels: the loss falls from 1.2 to 0.3 over ten epochs."
+    fig = plot_something()
+
+``alt`` is the text alternative of the figures the cell draws (screen readers, and the book when
+an image fails to load); it becomes the cell's ``mystnb.image.alt`` metadata.
+
 This script turns ``notebooks/src/NN_name.py`` into ``notebooks/NN_name.ipynb``, keeping the
 outputs already stored in the notebook for every code cell whose source did not change (so
 re-building never throws away a clean run; ``make notebooks`` re-executes anyway).
@@ -30,12 +36,12 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-CELL = re.compile(r"^# %%(?P<md> \[markdown\])?(?:\s+tags=(?P<tags>\[.*\]))?\s*$")
+CELL = re.compile(r'^# %%(?P<md> \[markdown\])?(?:\s+tags=(?P<tags>\[.*?\]))?(?:\s+alt=(?P<alt>".*"))?\s*$')
 
 
 def parse(text: str):
-    """Yield ``(kind, source, tags)`` for every cell of a percent-format file."""
-    cells, kind, tags, lines = [], None, [], []
+    """Return ``(kind, source, metadata)`` for every cell of a percent-format file."""
+    cells, kind, meta, lines = [], None, {}, []
 
     def flush():
         if kind is None:
@@ -43,14 +49,18 @@ def parse(text: str):
         body = "\n".join(lines).strip("\n")
         if kind == "markdown":
             body = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in body.splitlines())
-        cells.append((kind, body, tags))
+        cells.append((kind, body, meta))
 
     for line in text.splitlines():
         m = CELL.match(line)
         if m:
             flush()
             kind = "markdown" if m.group("md") else "code"
-            tags = json.loads(m.group("tags")) if m.group("tags") else []
+            meta = {}
+            if m.group("tags"):
+                meta["tags"] = json.loads(m.group("tags"))
+            if m.group("alt"):
+                meta["mystnb"] = {"image": {"alt": json.loads(m.group("alt"))}}
             lines = []
         elif kind is not None:
             lines.append(line)
@@ -73,15 +83,14 @@ def build(src: Path) -> Path:
         "colab": {"provenance": []},
         "accelerator": "GPU",
     }
-    for kind, body, tags in parse(src.read_text()):
+    for kind, body, meta in parse(src.read_text()):
         if kind == "markdown":
             cell = nbformat.v4.new_markdown_cell(body)
         else:
             cell = nbformat.v4.new_code_cell(body)
             if body in old_outputs:
                 cell.outputs, cell.execution_count = old_outputs[body]
-        if tags:
-            cell.metadata["tags"] = tags
+        cell.metadata.update(meta)
         cell.pop("id", None)
         nb.cells.append(cell)
     for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
