@@ -389,7 +389,7 @@ def _train_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, help="seeds weights, data order and synthetic data (default 0)")
     g.add_argument("--device", help="auto (CUDA > MPS > CPU, the default), cpu, cuda, cuda:1, mps")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction,
-                   help="mixed precision (default: on for CUDA, off elsewhere; --amp on a CPU uses bfloat16)")
+                   help="mixed precision (default: off, measured faster at these sizes; --amp uses bfloat16, or float16 on GPUs without bfloat16)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars and epoch lines (default on)")
     g = p.add_argument_group("model")
     g.add_argument("--width", type=int, help="channels of the first level (default: 16; sliding: 32)")

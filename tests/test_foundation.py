@@ -254,3 +254,16 @@ def test_viz_colours_and_figures():
     assert len(fig.axes) == 9 and fig.legends
     png = viz.figure_to_png(fig)
     assert png[:4] == b"\x89PNG"
+
+
+def test_fit_defaults_follow_the_measurements():
+    """amp="auto" is float32 and channels_last="auto" is CUDA-only: the fastest settings measured
+    for the course's models on an H100 (Performance appendix)."""
+    from segedu.train import resolve_channels_last
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert resolve_amp("auto", cuda) is None and resolve_amp("auto", cpu) is None
+    assert resolve_amp(True, cpu) is torch.bfloat16 and resolve_amp("fp16", cuda) is torch.float16
+    assert resolve_channels_last("auto", cuda) is True and resolve_channels_last("auto", cpu) is False
+    with pytest.raises(ValueError, match="channels_last"):
+        resolve_channels_last("yes", cpu)
