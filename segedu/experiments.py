@@ -13,6 +13,8 @@ Introduced in chapter 7.
 
 from __future__ import annotations
 
+import copy
+
 import math
 import statistics
 import time
@@ -40,6 +42,12 @@ class ModelSpec:
         fit_kwargs: extra keyword arguments for :func:`segedu.train.fit` (e.g. ``loss``, ``lr``).
         after_training: optional ``f(trained_model) -> model`` evaluated instead (e.g. pruning a
             deeply supervised UNet++: ``lambda m: m.pruned(3)``); parameters are counted on it.
+        same_training_as: name of another model of the same comparison (listed before this one):
+            instead of training its own copy, this entry evaluates a copy of the model trained
+            for that entry with the same seed — e.g. the pruned UNet++ *is* the trained UNet++,
+            cut back, so training it again would cost the same and give the same weights.
+            ``build``, ``train_transform`` and ``fit_kwargs`` are then unused; ``train_seconds``
+            is that entry's.
     """
 
     build: Callable[[int, int], nn.Module]
@@ -47,6 +55,7 @@ class ModelSpec:
     predict: Callable | None = None
     fit_kwargs: dict = field(default_factory=dict)
     after_training: Callable | None = None
+    same_training_as: str | None = None
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -108,6 +117,9 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     specs = {name: _as_spec(s) for name, s in models.items()}
+    for i, (name, spec) in enumerate(specs.items()):
+        if spec.same_training_as is not None and spec.same_training_as not in list(specs)[:i]:
+            raise ValueError(f"{name!r}: same_training_as={spec.same_training_as!r} must name a model listed before it")
     dev = resolve_device(device)
     rows = []
     runs = [(d, m, s) for d in datasets for m in specs for s in seeds]
@@ -122,17 +134,24 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
             raise ValueError(f"dataset {dname!r} has no num_classes attribute; pass num_classes={{{dname!r}: K}}")
         in_ch = train[0][0].shape[0]
         images, masks = _stack(test)
+        fitted = {}  # (model name, seed) -> (trained model, seconds), for same_training_as
         for mname, spec in specs.items():
             for seed in seeds:
-                seed_everything(seed)
-                model = spec.build(in_ch, k)
-                data = spec.train_transform(train) if spec.train_transform else train
-                kwargs = dict(epochs=10_000, max_steps=steps, batch_size=batch_size, lr=lr, device=dev,
-                              progress=False, seed=seed)
-                kwargs.update(spec.fit_kwargs)
-                t0 = time.perf_counter()
-                fit(model, data, **kwargs)
-                train_seconds = time.perf_counter() - t0
+                if spec.same_training_as is not None:
+                    source, train_seconds = fitted[(spec.same_training_as, seed)]
+                    model = copy.deepcopy(source)
+                else:
+                    seed_everything(seed)
+                    model = spec.build(in_ch, k)
+                    data = spec.train_transform(train) if spec.train_transform else train
+                    kwargs = dict(epochs=10_000, max_steps=steps, batch_size=batch_size, lr=lr, device=dev,
+                                  progress=False, seed=seed)
+                    kwargs.update(spec.fit_kwargs)
+                    t0 = time.perf_counter()
+                    fit(model, data, **kwargs)
+                    train_seconds = time.perf_counter() - t0
+                    if any(other.same_training_as == mname for other in specs.values()):
+                        fitted[(mname, seed)] = (copy.deepcopy(model), train_seconds)
                 if spec.after_training is not None:
                     model = spec.after_training(model)
                 model.eval()

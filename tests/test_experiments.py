@@ -66,3 +66,23 @@ def test_compare_bad_input():
         compare({"tiny": tiny}, DATA, steps=0)
     with pytest.raises(TypeError, match="ModelSpec"):
         compare({"x": 3}, DATA, steps=1)
+
+
+def test_same_training_as_evaluates_the_already_trained_model():
+    """A derived entry (e.g. a pruned network) reuses the weights trained for another entry with the
+    same seed: its scores equal those of evaluating a copy of that model through after_training."""
+    def head_only(model):
+        return torch.nn.Sequential(model[0], model[1], model[2])  # the identity cut: same network
+
+    models = {}
+    rows = compare({"tiny": tiny, "tiny again": ModelSpec(tiny, same_training_as="tiny", after_training=head_only)},
+                   DATA, seeds=(0, 1), steps=3, batch_size=4, device="cpu", progress=False, trained=models)
+    by = {(r["model"], r["seed"]): r for r in rows}
+    for seed in (0, 1):
+        assert by[("tiny again", seed)]["mean_iou"] == by[("tiny", seed)]["mean_iou"]
+        assert by[("tiny again", seed)]["train_seconds"] == by[("tiny", seed)]["train_seconds"]
+        a, b = models[("shapes", "tiny", seed)], models[("shapes", "tiny again", seed)]
+        assert a[0].weight is not b[0].weight and torch.equal(a[0].weight, b[0].weight)  # a copy, same weights
+    with pytest.raises(ValueError, match="listed before"):
+        compare({"late": ModelSpec(tiny, same_training_as="tiny"), "tiny": tiny}, DATA, steps=1, device="cpu",
+                progress=False)
