@@ -7,8 +7,9 @@
 # [skip connection](../book/glossary.md#skip-connection) at every level: the encoder's feature
 # map is copied across the "U", cropped, and *concatenated* to the decoder's. This chapter builds
 # the paper's network exactly, derives which input sizes it accepts, segments images of any size
-# with the overlap-tile strategy, and trains it with the paper's weighted loss — on synthetic
-# touching cells and, when available, on the paper's own electron-microscopy data.
+# with the overlap-tile strategy, and builds the paper's weighted loss for touching cells. The
+# next part, [U-Net in practice](05b_unet_training.ipynb), trains it: with and without the weight
+# map, with both kinds of skip, and on the paper's own electron-microscopy data.
 #
 # [Open this chapter in Colab](https://colab.research.google.com/github/segedu/segedu/blob/main/notebooks/05_unet.ipynb)
 
@@ -29,28 +30,24 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from segedu import metrics, sizes, viz
-from segedu.data import Cells, ISBI2012, RandomCrops
+from segedu import sizes, viz
+from segedu.bench import peak_memory_bytes
+from segedu.data import Cells
 from segedu.losses import unet_weight_map
 from segedu.models import UNet
 from segedu.tiling import mirror_pad, predict_tiled, tile_layout
-from segedu.train import fit, resolve_device
-from segedu.widgets import Explorer
+from segedu.widgets import unet_size_calculator, weight_map_explorer
 
 # %%
-# Configuration. The defaults run this chapter in a few minutes on 2 CPU cores.
-# On a GPU: DEPTH = 4, WIDTH = 64 (the paper), TRAIN_SIZE = 572, more images and epochs.
+# Configuration. The defaults run this part in about a minute on 2 CPU cores.
+# On a GPU: DEPTH = 4, WIDTH = 64 (the paper's network), TILE = 572, BIG = 2048 or 4096.
 SEED = 0
-DEPTH = 3            # poolings (the paper: 4). Depth 3 keeps CPU training fast.
-WIDTH = 16           # channels of the first level (the paper: 64)
-TRAIN_SIZE = 140     # training input side: a valid size for DEPTH = 3 (output 52 x 52)
-N_TRAIN = 48         # training images of Cells
-EPOCHS = 25
-SEEDS = (0, 1, 2)    # the weight-map experiment is repeated for each seed
-REAL_EPOCHS = 12     # on the real EM slices, when they are available
-DEVICE = resolve_device("auto")
-torch.manual_seed(SEED)
-print("device:", DEVICE)
+DEPTH = 3            # poolings of the small networks used for tiling (the paper: 4)
+WIDTH = 16           # channels of their first level (the paper: 64)
+TILE = 140           # a valid input side for DEPTH = 3 (output 52 x 52)
+BIG = 1024           # side of the large image for the memory / time measurement
+SIZE_RANGE = (100, 800)  # input sides tried on the real network
+_ = torch.manual_seed(SEED)
 
 # %% [markdown]
 # ## The paper's network, exactly
@@ -79,23 +76,24 @@ print(f"parameters: {sum(p.numel() for p in paper.parameters()):,}")
 print(inspect.getsource(UNet.forward))
 
 # %% [markdown]
-# The figure below is drawn from a real forward pass of a 572×572 input (through a narrow copy of
-# the network — sizes do not depend on the width): every number is a size the network computed.
-# Each unpadded convolution trims a pixel from each border (572 → 570 → 568), each pooling halves
-# (568 → 284), and on the way up each skip must be cropped to the decoder's smaller map.
+# The figure below is drawn from a real forward pass of a 572×572 input through the paper's
+# network (forward hooks record every block's output): every number is a channel count or a side
+# the network computed. Each unpadded convolution trims a pixel from each border
+# (572 → 570 → 568), each pooling halves (568 → 284), and on the way up each skip must be cropped
+# to the decoder's smaller map.
 
-# %%
-fig = viz.draw_unet(UNet(base_channels=2), 572)
+# %% alt="The U-Net drawn from a forward pass of a 572 by 572 input: the contracting path on the left goes down four levels (sides 572, 570, 568, then 284 after pooling, down to 32 and 30, 28 at the bottom with 1024 channels), the expansive path on the right goes back up to 388, and grey arrows mark the cropped copies of the encoder maps."
+fig = viz.draw_unet(paper, 572)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-with torch.no_grad():
-    out = UNet(base_channels=2).eval()(torch.zeros(1, 1, 572, 572))
-print("input 572x572 -> output", tuple(out.shape[-2:]))
-for r in viz.unet_feature_shapes(UNet(base_channels=2), 572):
+records = viz.unet_feature_shapes(paper, 572)  # one forward pass, recorded by hooks
+for r in records:
     if r["path"] == "up":
-        print(f"level {r['level']}: decoder input {r['input'][0]}x{r['input'][0]} "
-              f"(cropped skip + up-convolved map, concatenated)")
+        print(f"level {r['level']}: decoder input {r['input'][0]}x{r['input'][0]} with {2 * r['channels']} channels "
+              f"(cropped skip + up-convolved map, concatenated) -> {r['size'][0]}x{r['size'][0]}, {r['channels']} channels")
+head = records[-1]
+print(f"input 572x572 -> output {head['size'][0]}x{head['size'][1]}, {head['channels']} class scores per pixel")
 
 # %% [markdown]
 # ## Which input sizes work? The rule $x = 16k + 124$
@@ -148,29 +146,33 @@ def run_unchecked(model, side):
             hk.remove()
     margins = [m for tag, m in crops if tag == "margin"]
     exact = all(p % 2 == 0 for p in pools) and all(m >= 0 and m % 2 == 0 for m in margins)
-    return exact, h.shape[-1]
+    return exact, tuple(margins)
 
 
 probe = UNet().to("meta").eval()  # the paper's network; shapes only
-works = [s for s in range(100, 801) if run_unchecked(probe, s)[0]]
+runs = {s: run_unchecked(probe, s) for s in range(SIZE_RANGE[0], SIZE_RANGE[1] + 1)}
+works = [s for s, (exact, _) in runs.items() if exact]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-formula = sizes.valid_input_sizes(depth=4, max_size=800, min_size=100)
+formula = sizes.valid_input_sizes(depth=4, max_size=SIZE_RANGE[1], min_size=SIZE_RANGE[0])
 print("sizes that run with even poolings and symmetric crops:", works[:8], "...", works[-3:])
 print("valid_input_sizes (the formula):                    ", formula[:8], "...", formula[-3:])
 print("identical lists:", works == formula, f"({len(works)} sizes)")
 ks = [(s - 124) // 16 for s in works]
 print("k for these sizes:", ks[:8], "...")
 print("odd k that work:", [k for k in ks if k % 2][:6], "...")
+print("crops (total pixels cut from each skip, level 3 -> 0) over all working sizes:", {runs[s][1] for s in works})
 
 # %% [markdown]
 # **What the enumeration shows.** The network accepts exactly the sizes $x = 16k + 124$ with
 # $k \ge 4$ (smaller $k$ makes a feature map vanish on the way up): 188, 204, 220, …, 572, ….
 # The notes' extra condition is **not** needed: odd $k$ (204, 236, …) work with even poolings and
-# symmetric crops. The reason is that every crop margin is a difference of two sizes that are both
-# even once $x \equiv 124 \pmod{16}$; the parity of $k$ never enters. `segedu` rejects other sizes
-# before computing anything, naming the nearest valid ones:
+# symmetric crops. The last printed line says why: the crops are the *same* for every working size
+# — 8, 32, 80 and 176 pixels, i.e. 4, 16, 40 and 88 per side. At level $\ell$ both the skip and
+# the up-convolved map it meets grow by exactly $2^{4-\ell}$ pixels per unit of $k$, so their
+# difference, the crop, does not depend on $k$ at all — and it is even.
+# `segedu` rejects other sizes before computing anything, naming the nearest valid ones:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -183,42 +185,16 @@ print("nearest valid sizes to 500:", sizes.nearest_valid_input_size(500))
 # %% [markdown]
 # ### Interactive: the size calculator
 #
-# Pick an input side; the figure follows it down and up the U (depth 4), marks each crop, and says
-# whether the size is valid. (Static in the book: every setting was computed when the notebook ran.)
+# Pick an input side; the figure follows it down and up the U (depth 4): the sides after every
+# convolution, every pooling (red when it meets an odd side), every crop of a skip and by how much,
+# and whether the size is valid — with the nearest valid sizes when it is not. The numbers come
+# from `sizes.unet_levels`, the same arithmetic as the model's input check (and the enumeration
+# above shows that arithmetic equals the real network). Static in the book: every setting was
+# computed when the notebook ran.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def render_sizes(side):
-    fig, ax = plt.subplots(figsize=(7.5, 2.8))
-    try:
-        trace = sizes.unet_size_trace(side, 4)
-        ok, msg = True, f"{side} is valid: output {trace[-1][1]}x{trace[-1][1]}, k = {(side - 124) // 16}"
-    except ValueError as e:
-        trace, ok = [], False
-        lo, hi = sizes.nearest_valid_input_size(side, 4)
-        msg = f"{side} is not valid ({str(e).split(': ', 1)[1]}); nearest valid: {lo} and {hi}"
-        x, trace = side, [("input", side)]
-        for _ in range(4):  # follow it as far as it goes
-            x -= 4
-            trace.append(("conv", x))
-            if x % 2:
-                break
-            x //= 2
-            trace.append(("pool", x))
-    steps = [v for _, v in trace]
-    ax.plot(range(len(steps)), steps, "o-", color="C0" if ok else "C3")
-    for i, (stage, v) in enumerate(trace):
-        if stage in ("pool", "up", "input") or i == len(trace) - 1:
-            ax.annotate(str(v), (i, v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
-    ax.set_xlabel("layer (conv / pool / up-conv)"), ax.set_ylabel("side (pixels)")
-    ax.set_title(msg, fontsize=9, color="k" if ok else "C3")
-    ax.set_ylim(0, max(steps) * 1.15)
-    fig.tight_layout()
-    return fig
-
-
-Explorer(render_sizes, {"side": [188, 200, 204, 236, 300, 316, 492, 500, 572]}, title="U-Net size calculator: input side",
-         defaults={"side": 572})
+unet_size_calculator(depth=4)
 
 # %% [markdown]
 # ## Overlap-tile: images of any size
@@ -231,7 +207,7 @@ Explorer(render_sizes, {"side": [188, 200, 204, 236, 300, 316, 492, 500, 572]}, 
 # over the whole mirrored image would compute there. The figure shows the plan for a 1000×700
 # image and the paper's 572 tiles:
 
-# %%
+# %% alt="The overlap-tile plan for a 700 by 1000 image: yellow output tiles of 388 pixels cover the image exactly, the grey mirrored border surrounds it, and blue squares show two 572-pixel input windows that reach into the border or the neighbouring tiles."
 layout = tile_layout((1000, 700), tile_size=572, depth=4)
 fig, ax = plt.subplots(figsize=(5, 6.5))
 m = layout.margin
@@ -258,15 +234,22 @@ fig.tight_layout()
 torch.manual_seed(SEED)
 net64 = UNet(depth=DEPTH, base_channels=4).double().eval()
 image = torch.rand(1, 150, 97, dtype=torch.float64)
-tiled, lay = predict_tiled(net64, image, tile_size=TRAIN_SIZE, return_layout=True)
+tiled, lay = predict_tiled(net64, image, tile_size=TILE, return_layout=True)
 Py, Px = lay.padded_size
 with torch.no_grad():
     whole = net64(mirror_pad(image[None], lay.margin, Py - 150 - lay.margin, lay.margin, Px - 97 - lay.margin))[0, :, :150, :97]
-print("tiles:", lay.num_tiles, " output:", tuple(tiled.shape), " max |tiled - whole| =", (tiled - whole).abs().max().item())
+print("tiles:", lay.num_tiles, " output:", tuple(tiled.shape))
+print("tiled equals whole within 1e-12:", (tiled - whole).abs().max().item() < 1e-12)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"max |tiled - whole| = {(tiled - whole).abs().max().item():.1e}, bit for bit equal: {torch.equal(tiled, whole)}")
 
 # %% [markdown]
-# Why tiles must start on the pooling grid: shift a tile by a single pixel and its output no longer
-# matches — the poolings see different 2×2 windows.
+# The two agree to float64's last bits. (Not necessarily bit for bit: the convolution routines may
+# add up the same terms in a different order for a differently shaped input.) The pooling grid is
+# what makes this work. Shift a tile by a single pixel and its output no longer matches — the
+# poolings see different 2×2 windows:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -279,30 +262,36 @@ print("tile shifted by 1 pixel, max difference:", f"{(shifted[:, : o - 1, : o - 
 # %% [markdown]
 # The point of tiling is memory: a tile's activations are bounded by the tile size, whatever the
 # image size. We measure peak memory (bytes held by PyTorch's allocator during the call) and time
-# for whole-image vs tiled inference of a 1024×1024 image with the narrow network trained below
-# (the benchmark suite goes to 2048² and 4096²: see the Performance appendix).
+# for whole-image vs tiled inference of a `BIG`×`BIG` image with the narrow network that the next
+# part trains (the benchmark suite goes to 2048² and 4096²: see the Performance appendix).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from segedu.bench import peak_memory_bytes
-
 net = UNet(depth=DEPTH, base_channels=WIDTH).eval()
-big = torch.rand(1, 1024, 1024)
-big_layout = tile_layout((1024, 1024), 572, DEPTH)
+big = torch.rand(1, BIG, BIG)
+big_layout = tile_layout((BIG, BIG), 572, DEPTH)
 Py, Px = big_layout.padded_size
 mg = big_layout.margin
-big_padded = mirror_pad(big[None], mg, Py - 1024 - mg, mg, Px - 1024 - mg)
+big_padded = mirror_pad(big[None], mg, Py - BIG - mg, mg, Px - BIG - mg)
 with torch.no_grad():
     mem_whole = peak_memory_bytes(lambda: net(big_padded))
     mem_tiled = peak_memory_bytes(lambda: predict_tiled(net, big, tile_size=572, batch_size=1))
-    t0 = time.perf_counter(); net(big_padded); t_whole = time.perf_counter() - t0
-    t0 = time.perf_counter(); predict_tiled(net, big, tile_size=572, batch_size=1); t_tiled = time.perf_counter() - t0
-print(f"whole image: peak {mem_whole / 2**20:7.0f} MiB, {t_whole:.2f} s")
-print(f"tiled (572): peak {mem_tiled / 2**20:7.0f} MiB, {t_tiled:.2f} s  ({big_layout.num_tiles} tiles)")
+    times = {"whole": [], "tiled": []}
+    for _ in range(3):  # interleaved, so that a burst of load on the machine hits both alike
+        t0 = time.perf_counter(); net(big_padded); times["whole"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); predict_tiled(net, big, tile_size=572, batch_size=1); times["tiled"].append(time.perf_counter() - t0)
+t_whole, t_tiled = np.median(times["whole"]), np.median(times["tiled"])
+print(f"{BIG}x{BIG} image, whole: peak {mem_whole / 2**20:7.0f} MiB, {t_whole:.2f} s (median of 3)")
+print(f"{BIG}x{BIG} image, tiled (572): peak {mem_tiled / 2**20:7.0f} MiB, {t_tiled:.2f} s  ({big_layout.num_tiles} tiles)")
+print(f"whole / tiled: memory {mem_whole / mem_tiled:.1f}x, time {t_whole / t_tiled:.2f}x")
 
 # %% [markdown]
-# Tiling bounds the memory at the cost of recomputing the overlapping margins (time goes up a
-# little); the numbers above are from the run that produced this page.
+# In the run that produced this page the tiled pass needed 6.9 times less peak memory (111 against
+# 758 MiB at 1024²) and was even faster (2.93 s against 4.77 s). That the tiles recompute their
+# overlapping margins costs less here than what the whole-image pass loses to its large
+# intermediate tensors on a CPU. On a GPU the balance is different: on an H100 (Performance
+# appendix) tiling was faster up to 1024² but 1.27 times slower at 2048². The printed numbers are
+# the measurement; the explanation is our reading of it.
 #
 # ## Touching cells and the weight map
 #
@@ -317,7 +306,7 @@ print(f"tiled (572): peak {mem_tiled / 2**20:7.0f} MiB, {t_tiled:.2f} s  ({big_l
 # and $w_c$ balancing the class frequencies. Our synthetic `Cells` data have exactly this
 # difficulty: Voronoi-shaped cells separated by 2-pixel gaps, with instance labels.
 
-# %%
+# %% alt="Left: a synthetic Cells image of touching bright cells separated by thin dark gaps. Middle: its instance labels, one colour per cell. Right: the weight map, which is largest (bright) in the narrow gaps between neighbouring cells and small inside cells."
 cells = Cells(4, size=96, seed=SEED)
 inst = cells.instances(0)
 w = unet_weight_map(inst, w0=10, sigma=5)
@@ -332,44 +321,36 @@ fig.tight_layout()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-gap = (inst == 0) & ndimage.binary_dilation(inst > 0, iterations=2)
-print(f"mean weight: cells {w[inst > 0].mean():.2f}, gaps between cells {w[gap].mean():.2f}, "
-      f"open background {w[(inst == 0) & ~gap].mean():.2f}")
+gap = (inst == 0) & ndimage.binary_dilation(inst > 0, iterations=2)  # background within 2 px of a cell
+for sigma in (2, 5, 8):
+    ws = unet_weight_map(inst, w0=10, sigma=sigma)
+    print(f"sigma {sigma}: mean weight in cells {ws[inst > 0].mean():.2f}, in gaps between cells {ws[gap].mean():.2f}, "
+          f"in open background {ws[(inst == 0) & ~gap].mean():.2f}")
 
 # %% [markdown]
 # ### Interactive: the weight-map explorer
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def render_weights(w0, sigma):
-    wm = unet_weight_map(inst, w0=w0, sigma=sigma)
-    fig, ax = plt.subplots(figsize=(3.6, 3.2))
-    im = ax.imshow(wm, cmap="viridis", vmin=0, vmax=12)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_title(f"w0 = {w0}, σ = {sigma}: max {wm.max():.1f}", fontsize=9)
-    ax.set_xticks([]), ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-Explorer(render_weights, {"w0": [0, 2, 5, 10, 20], "sigma": [1, 2, 3, 5, 8]}, title="U-Net weight map",
-         defaults={"w0": 10, "sigma": 5})
+weight_map_explorer(inst)
 
 # %% [markdown]
-# ### Experiment: does the weight map separate touching cells?
+# $w_0$ scales the border term; $\sigma$ sets how far from the gaps it reaches. The table above
+# measures it. With $\sigma = 2$ the border term stays in the gaps (their mean weight 1.63, open
+# background 1.01); with the paper's $\sigma = 5$ the gaps average 6.13 and the open background
+# 1.29; with $\sigma = 8$ the gaps reach 8.06 but the open background rises to 1.90 — the term
+# starts to spread beyond the gaps it is meant for. (Cells get weight 1.00 throughout: the border
+# term is added on background pixels only, see the `border_on` argument, and here the two classes
+# are almost equally frequent, so $w_c \approx 1$.)
 #
-# We train the same U-Net (depth 3, valid convolutions, 140×140 inputs → 52×52 outputs) twice per
-# seed on the same `Cells` images: once with the plain pixel-wise cross entropy, once weighted by
-# the map. (The paper also used elastic deformation — `Cells(augment=True)`, shown below; it is off
-# here because recomputing a weight map for every deformed image is too slow for a CPU run.) Pixel accuracy is not the question; the question is how many true cells
-# come out as *separate* connected components. A true cell counts as recovered if one predicted
-# component overlaps it with IoU > 0.5. Test images (96×96) are segmented with overlap-tile.
+# ### Elastic deformation
+#
+# The paper's other tool for small training sets: a smooth random deformation, from displacements
+# on a coarse 3×3 grid (standard deviation 10 pixels) interpolated bicubically to every pixel,
+# applied identically to image and labels. `Cells(augment=True)` draws a new one every time an
+# item is read:
 
-# %%
-train_cells = Cells(N_TRAIN, size=TRAIN_SIZE, seed=100, weights=True)      # (image, mask, weight)
-plain_cells = Cells(N_TRAIN, size=TRAIN_SIZE, seed=100)                    # the same (image, mask)
-test_cells = Cells(12, size=96, seed=200)
-
+# %% alt="One Cells image and three elastic deformations of it: the same cells, smoothly bent and stretched."
 aug = Cells(1, size=96, seed=SEED, augment=True)
 fig, axes = plt.subplots(1, 4, figsize=(9, 2.5))
 axes[0].imshow(Cells(1, size=96, seed=SEED)[0][0][0], cmap="gray"), axes[0].set_title("original", fontsize=9)
@@ -379,162 +360,22 @@ for ax in axes:
     ax.set_xticks([]), ax.set_yticks([])
 fig.tight_layout()
 
-
-def recovered_cells(pred_fg, true_instances):
-    """Fraction of true cells matched by one predicted connected component with IoU > 0.5."""
-    comp, n = ndimage.label(pred_fg)
-    hits = 0
-    for lab in range(1, true_instances.max() + 1):
-        cell = true_instances == lab
-        ids, counts = np.unique(comp[cell], return_counts=True)
-        for cid, c in zip(ids, counts):
-            if cid and c / (cell.sum() + (comp == cid).sum() - c) > 0.5:
-                hits += 1
-                break
-    return hits / max(true_instances.max(), 1)
-
-
-def evaluate_cells(model):
-    model.eval()
-    xs = torch.stack([test_cells[i][0] for i in range(len(test_cells))])
-    ys = torch.stack([test_cells[i][1] for i in range(len(test_cells))])
-    scores = predict_tiled(model, xs, tile_size=TRAIN_SIZE)
-    pred = metrics.as_labels(scores)
-    rec = np.mean([recovered_cells(pred[i].numpy() == 1, test_cells.instances(i)) for i in range(len(test_cells))])
-    return {"pixel accuracy": metrics.pixel_accuracy(pred, ys), "IoU cell": float(metrics.iou(pred, ys, 2)[1]),
-            "cells recovered": rec}, pred
-
-
-results, models = {}, {}
-for seed in SEEDS:
-    for name, data in (("cross entropy", plain_cells), ("weighted (w0=10, σ=5)", train_cells)):
-        torch.manual_seed(seed)
-        model = UNet(in_channels=1, num_classes=2, depth=DEPTH, base_channels=WIDTH)
-        t0 = time.perf_counter()
-        fit(model, data, epochs=EPOCHS, batch_size=8, lr=1e-3, device=DEVICE, seed=seed, progress=False)
-        model.cpu()
-        res, _ = evaluate_cells(model)
-        res["train s"] = time.perf_counter() - t0
-        results[(name, seed)] = res
-        models[(name, seed)] = model
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-print(f"{'loss':<24}{'seed':>5}{'pixel acc':>11}{'IoU cell':>10}{'cells recovered':>17}{'train s':>9}")
-for (name, seed), r in results.items():
-    print(f"{name:<24}{seed:>5}{r['pixel accuracy']:>11.3f}{r['IoU cell']:>10.3f}{r['cells recovered']:>17.3f}{r['train s']:>9.1f}")
-for name in ("cross entropy", "weighted (w0=10, σ=5)"):
-    rec = [results[(name, s)]["cells recovered"] for s in SEEDS]
-    print(f"{name:<24} cells recovered: mean {np.mean(rec):.3f} (seeds: {', '.join(f'{v:.3f}' for v in rec)})")
-
-# %%
-fig, axes = plt.subplots(2, 4, figsize=(11, 5.6))
-xs = torch.stack([test_cells[i][0] for i in range(4)])
-for row, name in enumerate(("cross entropy", "weighted (w0=10, σ=5)")):
-    pred = metrics.as_labels(predict_tiled(models[(name, SEEDS[0])], xs, tile_size=TRAIN_SIZE))
-    for i in range(4):
-        comp, n = ndimage.label(pred[i].numpy() == 1)
-        axes[row, i].imshow(comp, cmap="tab20", interpolation="nearest")
-        axes[row, i].set_title(f"{n} components (true {test_cells.instances(i).max()})", fontsize=8)
-        axes[row, i].set_xticks([]), axes[row, i].set_yticks([])
-    axes[row, 0].set_ylabel(name, fontsize=8)
-fig.suptitle("predicted cells as connected components (each colour one component)", fontsize=10)
-fig.tight_layout()
-
 # %% [markdown]
-# **What the measurement shows.** In the run that produced this page the weighted loss recovered
-# 98.1% of the cells on average (per seed 97.9%, 98.1%, 98.3%) and the plain cross entropy 96.2%
-# (91.3%, 99.2%, 98.1%), at about the same pixel accuracy. So the weight map helped on average and
-# made the result far less dependent on the seed — in the plain run of seed 0 whole groups of cells
-# merged. With three seeds and a CPU-sized network this supports the paper's claim but does not
-# prove it; the effect on the paper's 512×512 EM slices would need the GPU configuration. Pixel
-# accuracy alone would have hidden the difference entirely.
-#
-# ### Concatenation vs summation skips
-#
-# U-Net concatenates the skip; FCN adds it. With `skip="sum"` the decoder block sees half the
-# channels (fewer parameters). Same data, same budget:
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-for skip in ("concat", "sum"):
-    torch.manual_seed(SEED)
-    model = UNet(in_channels=1, num_classes=2, depth=DEPTH, base_channels=WIDTH, skip=skip)
-    if skip == "concat":
-        res = results[("weighted (w0=10, σ=5)", SEEDS[0])]
-    else:
-        fit(model, train_cells, epochs=EPOCHS, batch_size=8, lr=1e-3, device=DEVICE, seed=SEED, progress=False)
-        res, _ = evaluate_cells(model.cpu())
-    n_par = sum(p.numel() for p in model.parameters())
-    print(f"skip={skip:<7} parameters {n_par:>8,}  pixel acc {res['pixel accuracy']:.3f}  IoU cell {res['IoU cell']:.3f}  "
-          f"cells recovered {res['cells recovered']:.3f}")
-
-# %% [markdown]
-# In this run summation had 10% fewer parameters and about the same pixel accuracy and cell
-# recovery as concatenation (one seed each: the difference is within the seed-to-seed spread seen
-# above). At this scale the skip's *form* matters less than its presence.
-#
-# ## The real data: ISBI 2012 electron microscopy
-#
-# The paper trained on 30 slices of serial-section EM of the *Drosophila* larva nerve cord
-# {cite}`cardona2010em,arganda2015isbi`; the task is to find the membranes between neurons.
-# `ISBI2012` finds the slices in `$SEGEDU_DATA` or a per-user cache, and on Colab downloads them
-# (each file checked against its SHA-256). If they are not available this section says so and
-# uses `Cells` instead.
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-on_colab = "google.colab" in str(get_ipython()) if "get_ipython" in dir() else False
-try:
-    real_train = ISBI2012(split="train", download=on_colab)
-    real_val = ISBI2012(split="val", download=on_colab)
-    print("using the real ISBI 2012 slices:", real_train, real_val)
-except (FileNotFoundError, OSError, ValueError) as e:
-    real_train = real_val = None
-    print("ISBI 2012 slices not available here; using Cells instead.\n  reason:", str(e)[:200])
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-torch.manual_seed(SEED)
-em_model = UNet(in_channels=1, num_classes=2, depth=DEPTH, base_channels=WIDTH)
-if real_train is not None:
-    crops = RandomCrops(real_train, TRAIN_SIZE, n=96, seed=SEED)
-    fit(em_model, crops, epochs=REAL_EPOCHS, batch_size=8, lr=1e-3, device=DEVICE, seed=SEED, progress=False)
-    x_val, y_val = real_val[0]
-else:
-    fit(em_model, train_cells, epochs=REAL_EPOCHS, batch_size=8, lr=1e-3, device=DEVICE, seed=SEED, progress=False)
-    x_val, y_val = Cells(1, size=512, seed=300)[0]
-em_model.cpu().eval()
-t0 = time.perf_counter()
-scores = predict_tiled(em_model, x_val, tile_size=TRAIN_SIZE)
-print(f"overlap-tile over the whole {x_val.shape[-1]}x{x_val.shape[-2]} slice: {time.perf_counter() - t0:.1f} s")
-pred = metrics.as_labels(scores[None])[0]
-print(f"pixel accuracy {metrics.pixel_accuracy(pred, y_val):.3f}, IoU per class {metrics.iou(pred, y_val, 2).numpy().round(3)}")
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.9))
-axes[0].imshow(x_val[0], cmap="gray"), axes[0].set_title("validation slice")
-axes[1].imshow(y_val, cmap="gray"), axes[1].set_title("ground truth (white: cell)")
-axes[2].imshow(pred, cmap="gray"), axes[2].set_title("U-Net, overlap-tile")
-for ax in axes:
-    ax.set_xticks([]), ax.set_yticks([])
-fig.tight_layout()
-
-# %% [markdown]
-# On the real slices this short CPU run (a narrow depth-3 network, 96 crops, 12 epochs) finds the
-# cell interiors well but the thin membranes only partly — the membrane IoU printed above (0.43 in
-# the run that produced this page) is far from a converged network. The paper trained the full
-# network much longer with heavy elastic augmentation; on a GPU, raise `WIDTH`, `DEPTH`,
-# `REAL_EPOCHS` and the number of crops in the config cell.
-#
 # ## Summary
 #
-# * The paper's U-Net has 23 convolutional layers and 31,030,658 parameters; a 572×572 input gives
-#   a 388×388 output because every unpadded convolution trims the border.
+# * The paper's U-Net has 23 convolutional layers and 31,030,658 parameters (counted, and in
+#   `tests/test_unet.py` also computed from the layer shapes alone); a 572×572 input gives a
+#   388×388 output because every unpadded convolution trims the border.
 # * Valid inputs are exactly $x = 16k + 124$ with $k \ge 4$ — measured by running the network on
-#   every size. The notes' "k must be even" is not needed.
+#   every size from 100 to 800. The notes' "k must be even" is not needed: the crops (4, 16, 40,
+#   88 pixels per side) are the same for every $k$.
 # * Overlap-tile with tiles on the pooling grid reproduces whole-image inference exactly, with
-#   memory bounded by the tile.
-# * The weight map puts the loss on the gaps between touching cells; here it raised the fraction of
-#   separately recovered cells from 96.2% to 98.1% (mean of three seeds) and removed the bad seed.
+#   memory bounded by the tile; a tile shifted by one pixel does not.
+# * The weight map puts the loss on the gaps between touching cells; $\sigma$ decides how far it
+#   reaches.
+#
+# Next: [U-Net in practice](05b_unet_training.ipynb) trains the network with and without the
+# weight map, compares concatenation with summation skips, and segments the real EM slices.
 #
 # ## Exercises
 #
