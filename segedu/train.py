@@ -83,8 +83,11 @@ def resolve_amp(amp, device: torch.device):
     guess: on an H100 (Performance appendix) autocast made the training step of six of the seven
     models the course trains *slower* (0.74x to 0.88x of float32) — at these sizes the casts cost
     more than the faster matrix units save — and only the paper's full U-Net at 572x572 gained
-    (bfloat16 with channels_last, 1.21x). On the CPU, bfloat16 is slower than float32 on most
-    laptop CPUs. Ask for it when your model is large:
+    (bfloat16 with channels_last, 1.21x). On the CPU it stays float32 too, although on the Xeon of
+    the course's CI machine, which has bfloat16 instructions, bfloat16 trained the chapter models
+    1.31x to 2.07x faster: the chapters' stored results were computed in float32 and must stay
+    reproducible, and we have not measured CPUs without bfloat16 support. Run
+    ``python -m segedu bench train_step`` to see what your machine gains, and ask for it with:
 
     * ``True``: bfloat16 on CUDA GPUs that support it (Ampere and newer), else float16; bfloat16
       on the CPU;
@@ -111,7 +114,9 @@ def resolve_channels_last(channels_last, device: torch.device) -> bool:
 
     ``"auto"``: on CUDA, yes — on an H100 it was the fastest training mode for six of the seven
     models (1.06x to 1.19x of the default NCHW layout) and the fastest for inference for all seven
-    (Performance appendix). Elsewhere, no. ``True`` / ``False`` force it.
+    (Performance appendix). Elsewhere, no, for now: on the CI machine's CPU it was also faster
+    (1.10x to 1.24x), but the chapters' stored results were computed without it. ``True`` /
+    ``False`` force it.
     """
     if channels_last == "auto":
         return device.type == "cuda"
