@@ -48,7 +48,7 @@ def pixel_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torc
         w = weight * valid
         return (per_pixel * w).sum() / w.sum().clamp(min=1e-12)
     if class_weights is not None:  # PyTorch's convention: normalise by the summed weights of the valid pixels
-        denom = class_weights[target.clamp(min=0)][valid].sum()
+        denom = class_weights[target[valid]].sum()  # only valid pixels: ignore_index may be >= K (255)
         return per_pixel.sum() / denom.clamp(min=1e-12)
     return per_pixel.sum() / valid.sum().clamp(min=1)
 
