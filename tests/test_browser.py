@@ -544,8 +544,8 @@ def test_figures_have_alt_text(page, server, driver):
     load(driver, server, page_url(server, page))
     missing = figures_without_alt(driver)
     FIGURES_WITHOUT_ALT[page] = missing
-    if missing:
-        pytest.xfail(f"issue 7: {len(missing)} figures on {page} have neither alt text nor a caption: {missing[:3]}")
+    assert not missing, (f"{len(missing)} figures on {page} have neither alt text nor a caption: {missing[:3]} "
+                         "(give the cell that draws them an alt=\"...\" in its notebooks/src/ header)")
 
 
 # --- tests of the test: deliberately broken pages must be reported ------------------------------

@@ -57,3 +57,20 @@ def test_explorer_live_form_builds_real_widgets():
     assert isinstance(box, W.VBox)
     kinds = {type(c).__name__ for c in box.children}
     assert {"SelectionSlider", "Dropdown", "Output"} <= kinds
+
+
+def test_upsampling_and_transposed_conv_explorers_draw_every_setting():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+
+    from segedu.widgets import transposed_conv_explorer, upsampling_explorer
+
+    e = upsampling_explorer({"ramp": torch.linspace(0, 1, 64).view(1, 1, 8, 8)})
+    frames = e.frames()
+    assert len(frames) == 3 * 2 * 1 and len(set(frames.values())) == 6  # every method and pool size differs
+    t = transposed_conv_explorer(n=4, kernel_sizes=(2, 3), strides=(1, 2), paddings=(0,))
+    assert len(set(t.frames().values())) == 4
+    with pytest.raises(ValueError, match="divisible by 4"):
+        upsampling_explorer({"odd": torch.rand(1, 1, 6, 6)})

@@ -36,7 +36,7 @@ from segedu.data import Shapes
 from segedu.layers import BedOfNailsUpsample, MaxUnpool, NearestUpsample
 from segedu.models.encoder_decoder import EncoderDecoder
 from segedu.train import fit, predict, resolve_device
-from segedu.widgets import Explorer
+from segedu.widgets import upsampling_explorer
 
 # %%
 # Configuration. The defaults run this chapter in a few minutes on 2 CPU cores.
@@ -77,7 +77,7 @@ print("pooled:", pooled[0, 0].tolist(), " argmax indices:", indices[0, 0].tolist
 for name, out in ups.items():
     print(f"{name:>12}:", out[0, 0].int().tolist())
 
-# %%
+# %% alt="A 4 by 4 grid of numbers with the maximum of each 2 by 2 block outlined, its 2 by 2 max-pooled version (6, 8, 7, 9), and three upsamplings back to 4 by 4: nearest neighbour copies each maximum into its whole block, bed of nails puts it in the top-left corner (only one of the four lands on its original position), max unpooling puts each back exactly where it came from, with zeros elsewhere."
 is_argmax = torch.zeros(16, dtype=torch.bool)
 is_argmax[indices.flatten()] = True
 is_argmax = is_argmax.view(4, 4)
@@ -139,7 +139,7 @@ print("MaxUnpool == nn.MaxUnpool2d:", torch.equal(photo_ups["max unpool"], nn.Ma
       "  NearestUpsample == F.interpolate(nearest):",
       torch.equal(photo_ups["nearest"], F.interpolate(p_pooled, scale_factor=2, mode="nearest")))
 
-# %%
+# %% alt="A grayscale photograph of Grace Hopper, its 2 by 2 max-pooled version and the three upsamplings, with zoomed crops below: nearest neighbour looks blocky but complete, bed of nails is a regular grid of dots, max unpooling scatters the values to where the maxima were."
 fig, axes = plt.subplots(2, 5, figsize=(13, 5.6))
 axes[0, 0].imshow(photo[0, 0], cmap="gray", vmin=0, vmax=1), axes[0, 0].set_title("original", fontsize=9)
 axes[0, 1].imshow(p_pooled[0, 0], cmap="gray", vmin=0, vmax=1), axes[0, 1].set_title("2x2 max-pooled", fontsize=9)
@@ -227,26 +227,7 @@ for name, r in report.items():
 # NBVAL_IGNORE_OUTPUT
 inputs = {"grid": F.interpolate(grid / 10, scale_factor=2, mode="nearest"), "photo": photo}
 
-
-def render_round_trip(method, pool_size, image):
-    x = inputs[image]
-    pooled_, idx_ = nn.MaxPool2d(pool_size, return_indices=True)(x)
-    layer = {"nearest": NearestUpsample, "bed of nails": BedOfNailsUpsample, "max unpool": MaxUnpool}[method](pool_size)
-    out = layer(pooled_, idx_) if method == "max unpool" else layer(pooled_)
-    fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
-    for ax, img, title in zip(axes, (x, pooled_, out), ("original", f"{pool_size}x{pool_size} max-pooled", method)):
-        ax.imshow(img[0, 0], cmap="gray", vmin=0, vmax=1), ax.set_title(title, fontsize=9)
-    diff = (out - x).abs()[0, 0]
-    axes[3].imshow(diff, cmap="Reds", vmin=0, vmax=1)
-    axes[3].set_title(f"|upsampled - original|\nMSE {float((diff ** 2).mean()):.4f}", fontsize=9)
-    for ax in axes:
-        ax.set_xticks([]), ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-Explorer(render_round_trip, {"method": ["nearest", "bed of nails", "max unpool"], "pool_size": [2, 4],
-                             "image": ["photo", "grid"]}, title="Pool, then upsample")
+upsampling_explorer(inputs)
 
 # %% [markdown]
 # ## Does it matter for segmentation? The same encoder–decoder, five upsamplings
@@ -297,7 +278,7 @@ print(f"{'upsampling':<13} {'seed':>4} {'mIoU':>6} {'pixel acc':>10} {'boundary 
 for (up, seed), (miou, acc, bacc, sec) in results.items():
     print(f"{up:<13} {seed:>4} {miou:>6.3f} {acc:>10.3f} {bacc:>13.3f} {sec:>8.0f}")
 
-# %%
+# %% alt="Three Shapes test images, their ground truth and the predictions of the encoder-decoder with each of the five upsamplings; all are rough, nearest neighbour and bilinear find the most shapes."
 # NBVAL_IGNORE_OUTPUT
 show = [0, 1, 2]
 fig, axes = plt.subplots(len(show), 2 + len(UPS), figsize=(2 * (2 + len(UPS)), 2.1 * len(show)))

@@ -35,7 +35,7 @@ from segedu.data import Shapes
 from segedu.layers import NearestUpsample
 from segedu.transposed import (bilinear_kernel, conv_matrix, conv_output_size, overlap_count,
                                transposed_conv2d_naive, transposed_output_size)
-from segedu.widgets import Explorer
+from segedu.widgets import transposed_conv_explorer
 
 # %%
 # Configuration. The defaults run this chapter in about a minute on 2 CPU cores.
@@ -56,7 +56,7 @@ _ = torch.manual_seed(SEED)
 # overlap they are summed. Below, a 2×2 input and a 3×3 kernel with stride 2: four scaled copies,
 # and their sum.
 
-# %%
+# %% alt="The overlap-add picture: a 2 by 2 input with values 1, 2, 3 and -1; four panels each show the 3 by 3 kernel scaled by one input value and placed two pixels apart on a 5 by 5 output; the last panel is their sum, where the overlapping entries add up."
 x_demo = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
 k_demo = torch.tensor([[0.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 0.0]])
 stride_demo = 2
@@ -286,7 +286,7 @@ for k, s in configs:
     inner = overlap_count(6, k, stride=s)[k:-k, k:-k]
     print(f"kernel {k}, stride {s}: interior overlap counts {sorted(set(inner.int().flatten().tolist()))}")
 
-# %%
+# %% alt="Overlap counts of transposed convolutions: kernel 3 stride 2 gives a checkerboard of 1, 2 and 4 overlaps, kernel 4 stride 2 is uniform inside with a thinner border, kernel 5 stride 2 is uneven again, kernel 3 stride 3 is uniform."
 fig, axes = plt.subplots(1, len(configs), figsize=(12, 3))
 for ax, (k, s) in zip(axes, configs):
     counts = overlap_count(6, k, stride=s)
@@ -341,7 +341,7 @@ for kind in KINDS:
     print(f"{kind:<18} constant input, random weights: median checkerboard strength over 20 seeds "
           f"{random_init[kind]:.2f}")
 
-# %%
+# %% alt="Output of three random upsamplers for a constant input, as deviation from the mean on one colour scale: transposed convolution with kernel 3 stride 2 shows a strong checkerboard, kernel 4 stride 2 a weaker periodic pattern, resize then convolve none."
 deviations = {}
 for kind in KINDS:
     torch.manual_seed(0)
@@ -398,7 +398,7 @@ print(f"{'upsampler':<18} {'test MSE':>9} {'checkerboard (constant 0.5)':>28}")
 for kind, (mse, cb) in results.items():
     print(f"{kind:<18} {mse:9.5f} {cb:28.3f}")
 
-# %%
+# %% alt="Top: a 64 by 64 target image and the outputs of the three trained upsamplers, with their test errors. Bottom: the 32 by 32 input and each trained upsampler's output for a constant input: faint checkerboards for the two transposed convolutions, none for resize-conv."
 # NBVAL_IGNORE_OUTPUT
 fig, axes = plt.subplots(2, 4, figsize=(11, 5.6))
 with torch.no_grad():
@@ -431,7 +431,7 @@ fig.tight_layout()
 # kernel-4, stride-2 layer at the bilinear kernel and train it alone on the same restoration
 # task: it moves away from bilinear interpolation if that lowers the loss.
 
-# %%
+# %% alt="The 4 by 4 kernel of a transposed convolution: its bilinear initialisation, the kernel after training, and the change, which raises the centre and lowers the corners."
 # NBVAL_IGNORE_OUTPUT
 torch.manual_seed(SEED)
 single = nn.ConvTranspose2d(1, 1, 4, stride=2, padding=1, bias=False)
@@ -474,37 +474,7 @@ fig.tight_layout()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def render_transposed(kernel_size, stride, padding):
-    n = 6
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.5, 3.6), gridspec_kw={"width_ratios": [1.2, 1]})
-    try:
-        Xt = conv_matrix(torch.ones(kernel_size), transposed_output_size(n, kernel_size, stride, padding,
-                                                                            0), stride, padding).T
-    except ValueError as err:
-        ax1.text(0.5, 0.5, str(err)[:60] + "...", ha="center", va="center", wrap=True, fontsize=8)
-        ax1.axis("off")
-        Xt = None
-    if Xt is not None and Xt.shape[1] == n:
-        ax1.imshow(Xt, cmap="Greys", vmin=0, vmax=1.5)
-        ax1.set_title(f"X^T: {Xt.shape[1]} inputs -> {Xt.shape[0]} outputs\n(column = one kernel copy)", fontsize=9)
-        ax1.set_xlabel("input position"), ax1.set_ylabel("output position")
-    elif Xt is not None:
-        ax1.text(0.5, 0.5, "padding removes everything", ha="center", va="center"), ax1.axis("off")
-    try:
-        counts = overlap_count(n, kernel_size, stride, padding)
-        ax2.imshow(counts, cmap="viridis", vmin=0)
-        ax2.set_title(f"overlap counts, 6x6 -> {counts.shape[0]}x{counts.shape[1]}\n"
-                      f"values {sorted(set(counts.int().flatten().tolist()))}", fontsize=9)
-    except ValueError as err:
-        ax2.text(0.5, 0.5, "padding removes everything", ha="center", va="center")
-    ax2.set_xticks([]), ax2.set_yticks([])
-    fig.suptitle(f"kernel {kernel_size}, stride {stride}, padding {padding}", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-Explorer(render_transposed, {"kernel_size": [2, 3, 4, 5], "stride": [1, 2, 3], "padding": [0, 1]},
-         title="Transposed convolution: the matrix X^T and the overlap counts", defaults={"kernel_size": 3, "stride": 2})
+transposed_conv_explorer(n=6)
 
 # %% [markdown]
 # ## Summary
