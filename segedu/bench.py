@@ -58,6 +58,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .memory import activation_bytes
+
 __all__ = ["BENCHMARKS", "Benchmark", "Context", "register", "run", "main", "write_report", "PlainUNet",
            "FullResolutionStack", "EncoderDecoderStack", "saved_activation_bytes", "peak_memory_bytes", "SCALES",
            "SCHEMA_VERSION"]
@@ -473,22 +475,8 @@ class EncoderDecoderStack(nn.Module):
         return self.head(self.up(self.down(self.stem(x))))
 
 
-def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the tensors autograd keeps from one forward pass for the backward pass (each
-    storage counted once; the input and the parameters are not activations and are excluded)."""
-    exclude = {p.untyped_storage().data_ptr() for p in model.parameters()} | {x.untyped_storage().data_ptr()}
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in exclude:
-            seen[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(x)
-    del out
-    return sum(seen.values())
+# The bytes autograd keeps for backward: the same measurement chapter 2 makes (segedu.memory).
+saved_activation_bytes = activation_bytes
 
 
 def _plot_activation_memory(result):
