@@ -30,7 +30,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -256,12 +256,13 @@ class TrainState:
     rng: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"epoch": self.epoch, "step": self.step, "best": self.best, "history": list(self.history),
-                "optimizer": self.optimizer, "scaler": self.scaler, "rng": self.rng}
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["history"] = list(self.history)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainState":
-        return cls(**{k: d[k] for k in ("epoch", "step", "best", "history", "optimizer", "scaler", "rng") if k in d})
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 # --------------------------------------------------------------------------------------------
