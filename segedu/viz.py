@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 __all__ = ["CLASS_COLORS", "colorize", "to_image", "overlay", "class_legend", "show_samples",
-           "plot_history", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid", "draw_nested_grid"]
+           "plot_history", "show_numbers", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid", "draw_nested_grid"]
 
 # Okabe & Ito (2008), "Color Universal Design": colour-blind safe. Class 0 (background) is dark grey.
 CLASS_COLORS = np.array([
@@ -99,6 +99,29 @@ def show_samples(images, masks, preds=None, class_names=None, titles=("image", "
         fig.subplots_adjust(bottom=0.12)
     fig.tight_layout(rect=(0, 0.06 if class_names is not None else 0, 1, 1))
     return fig
+
+
+def show_numbers(ax, values, title: str = "", cmap: str = "Blues", vmin=None, vmax=None, outline=None,
+                 fontsize: int = 10):
+    """A small grid of numbers drawn as coloured cells with each value written in its cell.
+
+    ``values``: a 2D array or tensor. ``outline``: an optional boolean array of the same shape;
+    its True cells get a red frame (e.g. where max pooling took its maxima). Used for the tiny
+    worked examples of chapters 3 and 4, where the numbers themselves are the point.
+    """
+    import matplotlib.pyplot as plt
+
+    values = _np(values).astype(float)
+    if values.ndim != 2:
+        raise ValueError(f"show_numbers draws a 2D grid, got an array of shape {values.shape}")
+    ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=fontsize)
+        if outline is not None and outline[i, j]:
+            ax.add_patch(plt.Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, color="C3", lw=2))
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([]), ax.set_yticks([])
+    return ax
 
 
 def plot_history(histories: dict, keys=("loss", "val_loss"), ax=None, title=None):

@@ -267,3 +267,21 @@ def test_fit_defaults_follow_the_measurements():
     assert resolve_channels_last("auto", cuda) is True and resolve_channels_last("auto", cpu) is False
     with pytest.raises(ValueError, match="channels_last"):
         resolve_channels_last("yes", cpu)
+
+
+def test_show_numbers_writes_every_value_and_outlines_the_marked_cells():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from segedu import viz
+
+    fig, ax = plt.subplots()
+    values = torch.tensor([[1.0, 6.0], [7.5, -1.0]])
+    viz.show_numbers(ax, values, "demo", outline=values > 5)
+    assert sorted(t.get_text() for t in ax.texts) == ["-1", "1", "6", "7.5"]
+    assert len(ax.patches) == 2 and ax.get_title() == "demo"
+    with pytest.raises(ValueError, match="2D grid"):
+        viz.show_numbers(ax, torch.zeros(2, 2, 2))
+    plt.close(fig)

@@ -83,22 +83,11 @@ is_argmax[indices.flatten()] = True
 is_argmax = is_argmax.view(4, 4)
 
 
-def show_numbers(ax, values, title, outline=None):
-    values = np.asarray(values, dtype=float)
-    ax.imshow(values, cmap="Blues", vmin=0, vmax=10)
-    for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=10)
-        if outline is not None and outline[i, j]:
-            ax.add_patch(plt.Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, color="C3", lw=2))
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([]), ax.set_yticks([])
-
-
 fig, axes = plt.subplots(1, 5, figsize=(13, 2.9))
-show_numbers(axes[0], grid[0, 0], "input (argmax outlined)", is_argmax)
-show_numbers(axes[1], pooled[0, 0], "2x2 max-pooled")
+viz.show_numbers(axes[0], grid[0, 0], "input (argmax outlined)", vmin=0, vmax=10, outline=is_argmax)
+viz.show_numbers(axes[1], pooled[0, 0], "2x2 max-pooled", vmin=0, vmax=10)
 for ax, (name, out) in zip(axes[2:], ups.items()):
-    show_numbers(ax, out[0, 0], name, is_argmax)
+    viz.show_numbers(ax, out[0, 0], name, vmin=0, vmax=10, outline=is_argmax)
 fig.tight_layout()
 
 # %% [markdown]

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from segedu import transposed
+from segedu import transposed, viz
 from segedu.data import Shapes
 from segedu.layers import NearestUpsample
 from segedu.transposed import (bilinear_kernel, conv_matrix, conv_output_size, overlap_count,
@@ -64,23 +64,13 @@ out_demo = transposed_conv2d_naive(x_demo, k_demo, stride=stride_demo)
 side = out_demo.shape[-1]
 fig, axes = plt.subplots(1, 6, figsize=(15, 2.9))
 vmax = float(out_demo.abs().max())
-
-
-def show_grid(ax, values, title, vmax=vmax):
-    values = np.asarray(values, dtype=float)
-    ax.imshow(values, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=8)
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([]), ax.set_yticks([])
-
-
-show_grid(axes[0], x_demo, "input x (2x2)")
+style = dict(cmap="RdBu_r", vmin=-vmax, vmax=vmax, fontsize=8)  # one colour scale for all six
+viz.show_numbers(axes[0], x_demo, "input x (2x2)", **style)
 for ax, (i, j) in zip(axes[1:5], itertools.product(range(2), range(2))):
     copy = torch.zeros(side, side)
     copy[i * stride_demo:i * stride_demo + 3, j * stride_demo:j * stride_demo + 3] = x_demo[i, j] * k_demo
-    show_grid(ax, copy, f"x[{i},{j}] = {x_demo[i, j]:g} times the kernel\nat ({i * stride_demo}, {j * stride_demo})")
-show_grid(axes[5], out_demo, "sum = transposed conv\n(overlaps add up)")
+    viz.show_numbers(ax, copy, f"x[{i},{j}] = {x_demo[i, j]:g} times the kernel\nat ({i * stride_demo}, {j * stride_demo})", **style)
+viz.show_numbers(axes[5], out_demo, "sum = transposed conv\n(overlaps add up)", **style)
 fig.tight_layout()
 
 # %% [markdown]
@@ -454,7 +444,7 @@ learned = single.weight.detach()[0, 0]
 lim = float(max(init_kernel.abs().max(), learned.abs().max()))
 for ax, (w, title) in zip(axes, [(init_kernel[0, 0], "bilinear initialisation"), (learned, "after training"),
                                  (learned - init_kernel[0, 0], "change")]):
-    show_grid(ax, w.numpy().round(2), title, vmax=lim)
+    viz.show_numbers(ax, w.numpy().round(2), title, cmap="RdBu_r", vmin=-lim, vmax=lim, fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
