@@ -27,7 +27,7 @@ from torch import nn
 from . import metrics as M
 from .train import fit, resolve_device, seed_everything
 
-__all__ = ["ModelSpec", "compare", "summarize", "format_table", "count_parameters"]
+__all__ = ["ModelSpec", "compare", "summarize", "format_table", "count_parameters", "pareto_front"]
 
 
 @dataclass
@@ -90,23 +90,30 @@ def _predict_all(spec, model, images, batch_size, device):
     return torch.cat(outs)
 
 
-def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch_size: int = 8, lr: float = 1e-3,
-            device="auto", num_classes: dict | None = None, progress: bool = True, timing_repeats: int = 3,
+def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int | None = 200, seconds: float | None = None,
+            batch_size: int = 8, lr: float = 1e-3, device="auto", num_classes: dict | None = None, progress: bool = True, timing_repeats: int = 3,
             trained: dict | None = None) -> list[dict]:
-    """Train every model on every dataset with every seed under the same step budget.
+    """Train every model on every dataset with every seed under the same budget.
+
+    The budget is either ``steps`` (every run takes that many optimizer steps: reproducible, the
+    papers' "same number of iterations") or ``seconds`` (every run trains for that much wall-clock
+    time: cheaper models take more steps; the answer to "what is best for my compute", but it
+    depends on the machine and its load, so it does not reproduce). Give ``seconds`` and
+    ``steps=None`` for the second; with both, a run stops at whichever comes first.
 
     Args:
         models: ``{name: ModelSpec or build(in_channels, num_classes)}``.
         datasets: ``{name: (train_dataset, test_dataset)}``; items are ``(image, mask, ...)``.
         seeds: one run per seed (weights and data order).
-        steps: optimizer steps per run — the shared compute budget.
+        steps: optimizer steps per run — the shared budget (``None``: no step limit).
+        seconds: wall-clock seconds of training per run (``None``: no time limit).
         batch_size, lr, device: passed to :func:`segedu.train.fit` (a spec's ``fit_kwargs`` win).
         num_classes: ``{dataset name: K}``; default: read off ``dataset.num_classes``.
         trained: optional dict that receives every trained model, keyed ``(dataset, model, seed)``
             (for figures of their predictions).
 
     Returns:
-        A list of rows (dicts): ``dataset, model, seed, parameters, train_seconds,
+        A list of rows (dicts): ``dataset, model, seed, parameters, train_steps, train_seconds,
         infer_ms_per_image, pixel_accuracy, mean_iou, dice`` (mean over foreground classes),
         ``iou_per_class``, ``dice_per_class``.
     """
@@ -114,8 +121,12 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
         raise ValueError("models is empty: give at least one {name: ModelSpec}")
     if not datasets:
         raise ValueError("datasets is empty: give at least one {name: (train, test)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if steps is None and seconds is None:
+        raise ValueError("no budget: give steps (optimizer steps per run) or seconds (training time per run)")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0):
+        raise ValueError(f"seconds must be a positive number or None, got {seconds!r}")
     specs = {name: _as_spec(s) for name, s in models.items()}
     for i, (name, spec) in enumerate(specs.items()):
         if spec.same_training_as is not None and spec.same_training_as not in list(specs)[:i]:
@@ -138,20 +149,20 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
         for mname, spec in specs.items():
             for seed in seeds:
                 if spec.same_training_as is not None:
-                    source, train_seconds = fitted[(spec.same_training_as, seed)]
+                    source, train_seconds, train_steps = fitted[(spec.same_training_as, seed)]
                     model = copy.deepcopy(source)
                 else:
                     seed_everything(seed)
                     model = spec.build(in_ch, k)
                     data = spec.train_transform(train) if spec.train_transform else train
-                    kwargs = dict(epochs=10_000, max_steps=steps, batch_size=batch_size, lr=lr, device=dev,
-                                  progress=False, seed=seed)
+                    kwargs = dict(epochs=10_000_000, max_steps=steps, max_seconds=seconds, batch_size=batch_size, lr=lr,
+                                  device=dev, progress=False, seed=seed)
                     kwargs.update(spec.fit_kwargs)
                     t0 = time.perf_counter()
-                    fit(model, data, **kwargs)
-                    train_seconds = time.perf_counter() - t0
+                    history = fit(model, data, **kwargs)
+                    train_seconds, train_steps = time.perf_counter() - t0, history.steps
                     if any(other.same_training_as == mname for other in specs.values()):
-                        fitted[(mname, seed)] = (copy.deepcopy(model), train_seconds)
+                        fitted[(mname, seed)] = (copy.deepcopy(model), train_seconds, train_steps)
                 if spec.after_training is not None:
                     model = spec.after_training(model)
                 model.eval()
@@ -175,6 +186,7 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int = 200, batch
                 rows.append({
                     "dataset": dname, "model": mname, "seed": seed,
                     "parameters": count_parameters(model),
+                    "train_steps": train_steps,
                     "train_seconds": train_seconds,
                     "infer_ms_per_image": 1e3 * statistics.median(times[1:]),
                     "pixel_accuracy": M.pixel_accuracy(scores, masks),
@@ -218,3 +230,23 @@ def format_table(summary: list[dict], metrics=("mean_iou", "dice", "pixel_accura
         cells = " ".join(f"{r[m]:>10.3f} ± {r[m + '_std']:<5.3f}" for m in metrics)
         lines.append(f"{r['dataset']:<10} {r['model']:<22} {r['parameters']:>9,} {cells}")
     return "\n".join(lines)
+
+
+def pareto_front(summary: list[dict], cost: str = "infer_ms_per_image", score: str = "mean_iou") -> list[str]:
+    """The models no other model beats on both axes: lower ``cost`` *and* higher ``score``.
+
+    Walk the models from cheapest to most expensive and keep each one that scores higher than every
+    cheaper one: anything else is *dominated* (some cheaper model is at least as good). Returns the
+    model names on the front, cheapest first. ``summary`` holds the rows of one dataset (e.g.
+    ``[r for r in summarize(rows) if r["dataset"] == "Cells"]``).
+    """
+    datasets = {r["dataset"] for r in summary}
+    if len(datasets) > 1:
+        raise ValueError(f"pareto_front compares the models of one dataset, got rows of {sorted(datasets)}; "
+                         "filter the summary by dataset first")
+    front, best = [], -math.inf
+    for r in sorted(summary, key=lambda r: (r[cost], -r[score])):
+        if r[score] > best:
+            front.append(r["model"])
+            best = r[score]
+    return front

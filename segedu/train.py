@@ -80,14 +80,21 @@ def resolve_amp(amp, device: torch.device):
     """Return the autocast dtype to use, or ``None`` for full float32.
 
     ``"auto"`` (the default of :func:`fit`) is float32 everywhere. That is a measurement, not a
-    guess: on an H100 (Performance appendix) autocast made the training step of six of the seven
-    models the course trains *slower* (0.74x to 0.88x of float32) — at these sizes the casts cost
-    more than the faster matrix units save — and only the paper's full U-Net at 572x572 gained
-    (bfloat16 with channels_last, 1.21x). On the CPU it stays float32 too, although on the Xeon of
-    the course's CI machine, which has bfloat16 instructions, bfloat16 trained the chapter models
-    1.31x to 2.07x faster: the chapters' stored results were computed in float32 and must stay
-    reproducible, and we have not measured CPUs without bfloat16 support. Run
-    ``python -m segedu bench train_step`` to see what your machine gains, and ask for it with:
+    guess (Performance appendix):
+
+    * on an H100, autocast made the training step of six of the seven models the course trains
+      *slower* (0.74x to 0.88x of float32) — at these sizes the casts cost more than the faster
+      matrix units save — and only the paper's full U-Net at 572x572 gained (bfloat16 with
+      channels_last, 1.21x);
+    * on the CPU, bfloat16 depends on the hardware. On the course's CI machine (AMD EPYC with
+      AVX-512 bfloat16 instructions) a training step was 1.31x to 2.07x faster (a whole UNet-L3
+      run 1.26x); on the same machine with oneDNN limited to AVX2, as on a CPU without those
+      instructions, it was 5.2x *slower* (UNet-L3, 100 steps: 18.2 s against 3.5 s). Nor is it shown to train as well: over 3 seeds
+      a deeply supervised UNet++ on binary Shapes reached mean IoU 0.788 in bfloat16 against
+      0.839 in float32 (one bfloat16 seed below every float32 seed), while UNet-L3 on Cells
+      matched (0.835 vs 0.832).
+
+    Run ``python -m segedu bench train_step`` to see what your machine gains, and ask for it with:
 
     * ``True``: bfloat16 on CUDA GPUs that support it (Ampere and newer), else float16; bfloat16
       on the CPU;
@@ -112,14 +119,21 @@ def resolve_amp(amp, device: torch.device):
 def resolve_channels_last(channels_last, device: torch.device) -> bool:
     """Whether :func:`fit` uses the NHWC memory format (``channels_last``).
 
-    ``"auto"``: on CUDA, yes — on an H100 it was the fastest training mode for six of the seven
-    models (1.06x to 1.19x of the default NCHW layout) and the fastest for inference for all seven
-    (Performance appendix). Elsewhere, no, for now: on the CI machine's CPU it was also faster
-    (1.10x to 1.24x), but the chapters' stored results were computed without it. ``True`` /
-    ``False`` force it.
+    ``"auto"``: on CUDA and on the CPU, yes; elsewhere (Apple MPS, unmeasured), no. ``True`` /
+    ``False`` force it. Measured (Performance appendix):
+
+    * on an H100 it was the fastest training mode for six of the seven models (1.06x to 1.19x of
+      the default NCHW layout) and the fastest for inference for all seven;
+    * on the CI machine's CPU it trained 1.10x to 1.24x faster (``bench train_step``), and a
+      UNet-L3 training run 1.30x faster both with oneDNN's full AVX-512 kernels and limited to
+      AVX2 (3.1 s against 4.0 s for 100 steps), with the same quality over 3 seeds.
+
+    Like any change of kernels it changes the rounding, and a few hundred steps of training
+    amplify that: the same seed then ends at a different, equally good, model. (So does running
+    on a CPU with another instruction set, even in float32.)
     """
     if channels_last == "auto":
-        return device.type == "cuda"
+        return device.type in ("cuda", "cpu")
     if isinstance(channels_last, bool):
         return channels_last
     raise ValueError(f"channels_last must be 'auto', True or False, got {channels_last!r}")
@@ -178,6 +192,7 @@ class History:
     device: str = "cpu"
     amp: str | None = None
     seconds: float = 0.0
+    steps: int = 0  # optimizer steps taken in all (with max_seconds, how many fitted the budget)
 
     def __getitem__(self, key: str) -> list:
         return [e[key] for e in self.epochs if key in e]
@@ -191,7 +206,8 @@ class History:
         return max(values) if values else float("nan")
 
     def to_dict(self) -> dict:
-        return {"epochs": self.epochs, "device": self.device, "amp": self.amp, "seconds": self.seconds}
+        return {"epochs": self.epochs, "device": self.device, "amp": self.amp, "seconds": self.seconds,
+                "steps": self.steps}
 
     def plot(self, ax=None, keys=("loss", "val_loss"), label=None):
         from .viz import plot_history
@@ -355,7 +371,8 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
 
 def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int = 5, batch_size: int = 8,
         lr: float = 1e-3, weight_decay: float = 0.0, device="auto", amp="auto", progress: bool = True,
-        seed: int = 0, max_steps: int | None = None, num_classes: int | None = None,
+        seed: int = 0, max_steps: int | None = None, max_seconds: float | None = None,
+        num_classes: int | None = None,
         checkpoint=None, channels_last="auto", on_epoch_end=None, state: TrainState | None = None,
         distributed: bool = False) -> History:
     """Train ``model`` on ``train_data`` with Adam and return a :class:`History`.
@@ -374,11 +391,14 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         progress: show a progress bar per epoch and print one line per epoch.
         seed: seeds weights' data order (and anything random in the loop); CPU runs reproduce.
         max_steps: stop after this many optimizer steps in total (a fixed compute budget).
+        max_seconds: stop after the first step that ends this many seconds after training began
+            (a wall-clock budget; validation time is not counted). Unlike ``max_steps`` it does
+            not reproduce: how many steps fit depends on the machine and its load.
         num_classes: for the metrics; default: read off the model's output channels.
         checkpoint: path; the weights with the best ``val_mean_iou`` (or lowest training loss
             without validation data) are saved there, loadable with ``weights_only=True``.
-        channels_last: the NHWC memory format; ``"auto"`` = on CUDA only (see
-            :func:`resolve_channels_last`), ``False`` turns it off.
+        channels_last: the NHWC memory format; ``"auto"`` = on for CUDA and the CPU (measured
+            faster on both, see :func:`resolve_channels_last`), ``False`` turns it off.
         on_epoch_end: optional ``callback(epoch_dict)``.
         state: a :class:`TrainState` that ``fit`` keeps current at every epoch's end (save it to
             resume later); if its ``epoch > 0``, ``fit`` continues that run from epoch
@@ -399,6 +419,11 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    if max_seconds is not None and (isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float))
+                                    or not max_seconds > 0):
+        raise ValueError(f"max_seconds must be a positive number of seconds or None, got {max_seconds!r}")
     rank, world = 0, 1
     if distributed:
         from . import distributed as D
@@ -427,6 +452,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
     loader_rng = getattr(loader, "generator", None)  # the shuffling generator, if the loader has one
     history = History(device=str(dev), amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None)
     best, step, first, start = -math.inf, 0, 1, time.perf_counter()
+    train_seconds = 0.0  # time spent in training steps only (what max_seconds budgets)
     if state is not None and state.epoch > 0:  # resume: continue exactly where that run stopped
         if state.optimizer is not None:
             opt.load_state_dict(state.optimizer)
@@ -469,6 +495,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
                 batches.set_postfix(loss=f"{float(value.detach()):.4f}", refresh=False)
             if max_steps is not None and step >= max_steps:
                 break
+            if max_seconds is not None and train_seconds + time.perf_counter() - t0 >= max_seconds:
+                break
+        train_seconds += time.perf_counter() - t0
         if world > 1:  # the epoch's loss over all processes' images
             total, n = D.all_sum([total, n], dev)
         record = {"epoch": epoch, "loss": total / max(n, 1), "time": time.perf_counter() - t0}
@@ -493,6 +522,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             on_epoch_end(record)
         if max_steps is not None and step >= max_steps:
             break
+        if max_seconds is not None and train_seconds >= max_seconds:
+            break
     history.seconds = time.perf_counter() - start
+    history.steps = step
     model.eval()
     return history

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 __all__ = ["CLASS_COLORS", "colorize", "to_image", "overlay", "class_legend", "show_samples",
-           "plot_history", "show_numbers", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid", "draw_nested_grid"]
+           "plot_history", "show_numbers", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid", "draw_nested_grid",
+           "plot_comparison", "plot_pareto", "compare_predictions"]
 
 # Okabe & Ito (2008), "Color Universal Design": colour-blind safe. Class 0 (background) is dark grey.
 CLASS_COLORS = np.array([
@@ -350,3 +351,98 @@ def draw_nested_grid(model, ax=None, title: str | None = None):
     ax.axis("off")
     ax.set_title(title or type(model).__name__, fontsize=9)
     return ax.figure
+
+
+# --- chapter 7: comparing models ---------------------------------------------------------------
+
+def plot_comparison(rows: list[dict], metric: str = "mean_iou", models=None, datasets=None, size=(4.2, 3.6)):
+    """One panel per dataset: a bar per model at its mean over seeds, one dot per seed.
+
+    With a handful of seeds a standard deviation says little; the dots show every run, so the
+    reader sees at once whether two bars differ by more than the seeds do. ``rows`` is the output
+    of :func:`segedu.experiments.compare`.
+    """
+    import matplotlib.pyplot as plt
+
+    models = list(models or dict.fromkeys(r["model"] for r in rows))
+    datasets = list(datasets or dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(size[0] * len(datasets), size[1] * len(models) / 11 + 0.8),
+                             sharey=True, squeeze=False)
+    for ax, dname in zip(axes[0], datasets):
+        for i, m in enumerate(models):
+            vals = [r[metric] for r in rows if r["dataset"] == dname and r["model"] == m]
+            if not vals:
+                continue
+            ax.barh(i, float(np.mean(vals)), color=CLASS_COLORS[5], alpha=0.45)
+            ax.plot(vals, [i] * len(vals), "o", color="black", markersize=3.5)
+        ax.set_yticks(range(len(models)), models, fontsize=8)
+        ax.set_xlabel(f"{metric.replace('_', ' ')} (bar: mean, dots: seeds)", fontsize=8)
+        ax.set_title(dname), ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def plot_pareto(summary: list[dict], cost: str = "infer_ms_per_image", score: str = "mean_iou", datasets=None,
+                size=(5.2, 4.4)):
+    """Score against cost, one panel per dataset, with the Pareto front drawn and its models in blue.
+
+    ``summary`` is the output of :func:`segedu.experiments.summarize`; the cost axis is logarithmic.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import ticker
+
+    from .experiments import pareto_front
+
+    datasets = list(datasets or dict.fromkeys(r["dataset"] for r in summary))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(size[0] * len(datasets), size[1]), squeeze=False)
+    for ax, dname in zip(axes[0], datasets):
+        rs = [r for r in summary if r["dataset"] == dname]
+        front = pareto_front(rs, cost, score)
+        for r in rs:
+            on = r["model"] in front
+            ax.scatter(r[cost], r[score], color="C0" if on else "0.6", zorder=3, s=22 if on else 14)
+            ax.annotate(r["model"], (r[cost], r[score]), fontsize=6.5, textcoords="offset points", xytext=(3, 2),
+                        color="black" if on else "0.45")
+        pts = sorted((r[cost], r[score]) for r in rs if r["model"] in front)
+        ax.plot(*zip(*pts), "--", color="C0", label="Pareto front")
+        ax.set_xscale("log"), ax.set_xlabel(cost.replace("_", " ") + " (log scale)"), ax.set_ylabel(score.replace("_", " "))
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))  # 2, 3, 5 rather than 2x10^0
+        ax.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set_title(dname), ax.legend(fontsize=8, loc="lower right"), ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def compare_predictions(images, masks, preds: dict, class_names=None, size: float = 1.25):
+    """One row per image: the image, its ground truth, then every model's prediction (labels or scores).
+
+    ``preds`` maps a model name to predictions for all ``images`` (``[N, H, W]`` labels or
+    ``[N, K, H, W]`` scores). Column titles are the model names.
+    """
+    import matplotlib.pyplot as plt
+
+    from .metrics import as_labels
+
+    n, names = len(images), list(preds)
+    labels = {name: as_labels(torch.as_tensor(p)) for name, p in preds.items()}
+    for name, lab in labels.items():
+        if len(lab) != n:
+            raise ValueError(f"preds[{name!r}] holds {len(lab)} predictions for {n} images")
+    cols = len(names) + 2
+    fig, axes = plt.subplots(n, cols, figsize=(size * cols, size * n + 0.9), squeeze=False)
+    for r in range(n):
+        img = to_image(images[r])
+        axes[r, 0].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+        axes[r, 1].imshow(colorize(masks[r]), interpolation="nearest")
+        for c, name in enumerate(names):
+            axes[r, c + 2].imshow(colorize(labels[name][r]), interpolation="nearest")
+    for c, title in enumerate(["image", "truth"] + names):
+        axes[0, c].set_title(title, fontsize=6.5, rotation=35, ha="left", va="bottom", x=0.1)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    if class_names is not None:
+        class_legend(fig, class_names, loc="lower center")
+    fig.tight_layout(rect=(0, 0.07 if class_names is not None else 0, 1, 1))
+    return fig
