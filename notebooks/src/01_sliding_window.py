@@ -259,7 +259,7 @@ print(f"max |sliding - dense| on the test images: {'<= 1e-4' if diff_test <= 1e-
 print(f"max |sliding - dense| at 128x128:         {'<= 1e-4' if diff_128 <= 1e-4 else diff_128}")
 assert diff_test <= 1e-4 and diff_128 <= 1e-4
 
-# %% alt="Left: seconds per image against image side for the sliding window and the dense network, on log axes; the dense network is two to three orders of magnitude faster. Right: the speed-up against image side, from about 200 to 450 times, above the dashed line of the 174-fold ratio of multiply-accumulates at 128 by 128."
+# %% alt="Left: seconds per image against image side for the sliding window and the dense network, on log axes; the dense network is two to three orders of magnitude faster. Right: the speed-up against image side, from about 140 times at 32 by 32 to 270 times at 128 by 128, above the dashed line of the 174-fold ratio of multiply-accumulates from 64 by 64 on."
 # NBVAL_IGNORE_OUTPUT
 s, t_slow, t_fast, diff = timings[-1]
 print(f"at {s}x{s}: max abs difference {diff:.2e}, dense network {t_slow / t_fast:.0f}x faster "
@@ -279,7 +279,7 @@ fig.tight_layout()
 # %% [markdown]
 # **What the measurements show.** The dense network gives the sliding window's scores to within
 # floating-point rounding (at most about 1e-5 apart), and in the run that produced this page it was
-# 452 times faster at 128×128 (13.5 s against 30 ms per image) — more than the 174-fold saving in
+# 269 times faster at 128×128 (7.3 s against 27 ms per image) — more than the 174-fold saving in
 # arithmetic that the MAC count predicts: a few large convolutions run much closer to the CPU's
 # peak than thousands of small patch batches do. At the smallest sizes the speed-up is lower and
 # the timings are noisier (a few milliseconds of dense work are easily disturbed by other load on

@@ -284,7 +284,7 @@ with torch.device("meta"):  # the paper's network, without allocating its weight
 # On 64×64 images `pool5` is only 2×2: FCN-32s has to paint the whole image from four score
 # vectors. We train the three variants with the same data, seed, optimizer and number of steps.
 
-# %% alt="Training loss per epoch of FCN-32s, FCN-16s and FCN-8s on Shapes: over 12 epochs FCN-8s falls lowest (about 0.1), FCN-16s to about 0.16, FCN-32s only to about 0.36."
+# %% alt="Training loss per epoch of FCN-32s, FCN-16s and FCN-8s on Shapes: over 12 epochs FCN-8s falls lowest (about 0.08), FCN-16s to about 0.15, FCN-32s only to about 0.37."
 # NBVAL_IGNORE_OUTPUT
 trained, histories = {}, {}
 for variant in ("32s", "16s", "8s"):
@@ -344,12 +344,13 @@ fig.tight_layout(rect=(0, 0.04, 1, 1))
 
 # %% [markdown]
 # **What the measurements show.** Each finer skip helps, clearly. In the run printed above, mean
-# IoU rises from 0.29 (FCN-32s) to 0.57 (FCN-16s) and 0.68 (FCN-8s), and the accuracy in the
-# boundary band from 0.51 to 0.64 and 0.74 (the exact numbers move by a few hundredths between
-# runs with a different number of CPU threads; the order has not changed in the runs we made). The pictures show why: FCN-32s, which paints a 64×64
+# IoU rises from 0.28 (FCN-32s) to 0.63 (FCN-16s) and 0.75 (FCN-8s), and the accuracy in the
+# boundary band from 0.51 to 0.65 and 0.77 (the exact numbers move by several hundredths between
+# runs with a different number of CPU threads or memory format; the order has not changed in the
+# runs we made). The pictures show why: FCN-32s, which paints a 64×64
 # image from a 2×2 score map, mostly predicts background and misses the small shapes; FCN-16s
 # finds the objects, with ragged outlines and mixed classes; FCN-8s gives compact shapes in the
-# right places, though not always of the right class. The paper reports the same ordering on PASCAL VOC 2011 (mean IU 59.4, 62.4 and
+# right places, mostly of the right class. The paper reports the same ordering on PASCAL VOC 2011 (mean IU 59.4, 62.4 and
 # 62.7) with much smaller gaps: its images are several hundred pixels wide, so even 1/32 keeps a
 # useful grid, and it fine-tunes each variant from the coarser one. Here, at 64×64, a stride of 32
 # leaves almost no spatial resolution, and the skips are what bring it back.

@@ -267,7 +267,7 @@ print(f"{'upsampling':<13} {'seed':>4} {'mIoU':>6} {'pixel acc':>10} {'boundary 
 for (up, seed), (miou, acc, bacc, sec) in results.items():
     print(f"{up:<13} {seed:>4} {miou:>6.3f} {acc:>10.3f} {bacc:>13.3f} {sec:>8.0f}")
 
-# %% alt="Three Shapes test images, their ground truth and the predictions of the encoder-decoder with each of the five upsamplings; all are rough, nearest neighbour and bilinear find the most shapes."
+# %% alt="Three Shapes test images, their ground truth and the predictions of the encoder-decoder with each of the five upsamplings; all are rough: the shapes are found as blobs of roughly the right place and size, mostly with the wrong class, and bilinear is the only one that uses the square and triangle classes."
 # NBVAL_IGNORE_OUTPUT
 show = [0, 1, 2]
 fig, axes = plt.subplots(len(show), 2 + len(UPS), figsize=(2 * (2 + len(UPS)), 2.1 * len(show)))
@@ -285,15 +285,13 @@ fig.tight_layout(rect=(0, 0.05, 1, 1))
 
 # %% [markdown]
 # **What the measurements show.** Under this small budget, the exact positions of max unpooling
-# did *not* turn into a better segmentation. In the run printed above, the two dense
-# interpolations had the best mean IoU — nearest neighbour 0.42, bilinear 0.41 — while bed of
-# nails, max unpooling and the transposed convolution reached 0.33–0.34; boundary accuracy was
-# between 0.58 and 0.61 for all five. Retraining max unpooling with a second seed moved its mIoU by
-# 0.12 (0.34 → 0.22), more than any gap between methods. One run per method therefore cannot rank
-# these upsamplings; that needs several seeds and longer training (the configuration cell says
-# what to raise on a GPU). We have not tested *why* the dense interpolations did well; one
-# hypothesis is that the decoder's convolutions receive a dense map from them, while bed of nails
-# and unpooling hand them maps that are three-quarters zeros. Note also what the
+# did *not* turn into a clearly better segmentation. In the run printed above, bilinear
+# interpolation had the best mean IoU (0.37), then max unpooling (0.35), bed of nails and the
+# transposed convolution (0.34) and nearest neighbour (0.33): all five within 0.04 of each other.
+# Boundary accuracy was between 0.55 and 0.62. Retraining max unpooling with a second seed moved
+# its mIoU by 0.04 (0.35 → 0.31), as much as the whole gap between the methods. One run per method
+# therefore cannot rank these upsamplings; that needs several seeds and longer training (the
+# configuration cell says what to raise on a GPU). Note also what the
 # photograph measurement already showed: unpooling restores the positions of the *maxima of the
 # encoder's features*, not an image — without skip connections, nothing else of the encoder's
 # detail reaches the decoder. U-Net's skips (chapter 5) are the other answer.

@@ -287,7 +287,7 @@ print(f"whole / tiled: memory {mem_whole / mem_tiled:.1f}x, time {t_whole / t_ti
 
 # %% [markdown]
 # In the run that produced this page the tiled pass needed 6.9 times less peak memory (111 against
-# 758 MiB at 1024²) and was even faster (2.93 s against 4.77 s). That the tiles recompute their
+# 758 MiB at 1024²) and was even faster (2.74 s against 4.70 s). That the tiles recompute their
 # overlapping margins costs less here than what the whole-image pass loses to its large
 # intermediate tensors on a CPU. On a GPU the balance is different: on an H100 (Performance
 # appendix) tiling was faster up to 1024² but 1.27 times slower at 2048². The printed numbers are

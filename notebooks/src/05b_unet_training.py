@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from segedu import metrics
 from segedu.data import Cells, ISBI2012, RandomCrops
+from segedu.experiments import count_parameters
 from segedu.models import UNet
 from segedu.sizes import unet_output_size
 from segedu.tiling import predict_tiled
@@ -51,7 +52,7 @@ print("device:", DEVICE)
 # NBVAL_CHECK_OUTPUT
 # The network trained below, and the sizes it works with (chapter 5's size rules):
 net = UNet(in_channels=1, num_classes=2, depth=DEPTH, base_channels=WIDTH)
-print(f"UNet(depth={DEPTH}, base_channels={WIDTH}): {sum(p.numel() for p in net.parameters()):,} parameters")
+print(f"UNet(depth={DEPTH}, base_channels={WIDTH}): {count_parameters(net):,} parameters")
 print(f"a {TRAIN_SIZE}x{TRAIN_SIZE} input gives a {unet_output_size(TRAIN_SIZE, DEPTH)}x{unet_output_size(TRAIN_SIZE, DEPTH)} output")
 
 # %% [markdown]
@@ -135,16 +136,16 @@ fig.suptitle("predicted cells as connected components (each colour one component
 fig.tight_layout()
 
 # %% [markdown]
-# **What the measurement shows.** With the weight map, 97.7% of the test cells came out as separate
-# components on average (per seed 97.4%, 98.1%, 97.4%); with the plain cross entropy 96.1% (91.5%,
-# 98.7%, 98.1%). The average favours the weight map, but not every seed does: on seed 1 the plain
-# loss did slightly better. What the weight map clearly did is make the result independent of the
+# **What the measurement shows.** With the weight map, 98.1% of the test cells came out as separate
+# components on average (per seed 97.9%, 98.1%, 98.3%); with the plain cross entropy 96.2% (91.5%,
+# 98.5%, 98.5%). The average favours the weight map, but not every seed does: on seeds 1 and 2 the
+# plain loss did slightly better. What the weight map clearly did is make the result independent of the
 # seed. In the plain run of seed 0 (the figure) groups of touching cells merged into one component,
 # while the weighted run of the same seed separated every cell in these four images. Three seeds and
 # a CPU-sized network support the paper's claim without proving it; the effect on the paper's
 # 512×512 EM slices would need the GPU configuration. Pixel accuracy would have hidden the
-# difference: it was, if anything, slightly *lower* with the weight map (0.958–0.964 against
-# 0.963–0.975), because the weighted loss spends its effort on the gaps rather than on the bulk of
+# difference: it was, if anything, slightly *lower* with the weight map (0.963–0.967 against
+# 0.962–0.974), because the weighted loss spends its effort on the gaps rather than on the bulk of
 # the cells.
 #
 # ## Concatenation vs summation skips
@@ -163,14 +164,14 @@ for skip in ("concat", "sum"):
     else:
         fit(model, train_cells, epochs=EPOCHS, batch_size=8, lr=1e-3, device=DEVICE, seed=SEED, progress=False)
         res, _ = evaluate_cells(model.cpu())
-    n_par = sum(p.numel() for p in model.parameters())
+    n_par = count_parameters(model)
     print(f"skip={skip:<7} parameters {n_par:>8,}  pixel acc {res['pixel accuracy']:.3f}  IoU cell {res['IoU cell']:.3f}  "
           f"cells recovered {res['cells recovered']:.3f}")
 
 # %% [markdown]
-# In this run summation had 10% fewer parameters (433,378 against 481,762) and recovered 98.6% of the
-# cells against 97.4% for concatenation, at the same pixel accuracy (0.962 and 0.963). That is one
-# seed each, and the difference is within the seed-to-seed spread seen above: at this scale the
+# In this run summation had 10% fewer parameters (433,378 against 481,762) and recovered 97.9% of the
+# cells, the same as concatenation, at about the same pixel accuracy (0.961 and 0.967). That is one
+# seed each, and the gap in pixel accuracy is within the seed-to-seed spread seen above: at this scale the
 # skip's *form* matters less than its presence, and this experiment cannot confirm the paper's
 # preference for concatenation.
 #
@@ -224,7 +225,7 @@ fig.tight_layout()
 
 # %% [markdown]
 # **What the measurement shows.** This run used the real slices (`SEGEDU_DATA` pointed at them). After
-# `REAL_EPOCHS` = 12 epochs on 96 random crops, the network reached a pixel accuracy of 0.822 on
+# `REAL_EPOCHS` = 12 epochs on 96 random crops, the network reached a pixel accuracy of 0.823 on
 # validation slice 24 — hardly more than the 0.816 of predicting "cell" everywhere — and an IoU of
 # 0.429 for the membrane class. The picture shows both sides: the main membranes are found and
 # closed, but dark organelles (the large round body, the dark regions at the bottom) are taken for
@@ -236,12 +237,12 @@ fig.tight_layout()
 #
 # ## Summary
 #
-# * The weight map raised the share of touching cells recovered as separate components from 96.1% to
-#   97.7% on average over three seeds, and removed the merges of the worst plain run (seed 0: 14
+# * The weight map raised the share of touching cells recovered as separate components from 96.2% to
+#   98.1% on average over three seeds, and removed the merges of the worst plain run (seed 0: 14
 #   merged components over the 12 test images, against none); pixel accuracy did not show it.
 # * Summation skips (10% fewer parameters) did as well as concatenation here (one seed each).
 # * On the real EM slices a CPU-sized U-Net finds the main membranes (membrane IoU 0.429) but takes
-#   dark organelles for membrane; pixel accuracy (0.822 against 0.816 for "all cell") is the wrong
+#   dark organelles for membrane; pixel accuracy (0.823 against 0.816 for "all cell") is the wrong
 #   yardstick for a minority class.
 #
 # ## Exercises
