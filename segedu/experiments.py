@@ -57,6 +57,11 @@ class ModelSpec:
     after_training: Callable | None = None
     same_training_as: str | None = None
 
+    def scores(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """Full-size class scores ``[N, K, H, W]`` of a model built (and trained) from this spec:
+        ``predict`` if the spec has one, else ``model(images)`` (the last head of a list)."""
+        return (self.predict or _default_predict)(model, images)
+
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
@@ -82,10 +87,9 @@ def _stack(dataset):
 
 @torch.no_grad()
 def _predict_all(spec, model, images, batch_size, device):
-    predict = spec.predict or _default_predict
     outs = []
     for i in range(0, len(images), batch_size):
-        out = predict(model, images[i : i + batch_size].to(device))
+        out = spec.scores(model, images[i : i + batch_size].to(device))
         outs.append(out.float().cpu())
     return torch.cat(outs)
 

@@ -410,7 +410,7 @@ def plot_pareto(summary: list[dict], cost: str = "infer_ms_per_image", score: st
         ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))  # 2, 3, 5 rather than 2x10^0
         ax.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
         ax.tick_params(axis="x", which="minor", labelsize=7)
-        ax.set_title(dname), ax.legend(fontsize=8, loc="lower right"), ax.grid(alpha=0.3)
+        ax.set_title(dname), ax.legend(fontsize=8, loc="best"), ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -46,6 +46,9 @@ def test_compare_uses_a_spec_predictor_for_valid_models():
 
     rows = compare({"valid": ModelSpec(valid, predict=pad_predict)}, DATA, steps=2, batch_size=4, device="cpu",
                    progress=False)
+    x = torch.rand(2, 3, 32, 32)
+    assert ModelSpec(valid, predict=pad_predict).scores(valid(3, 4), x).shape == (2, 4, 32, 32)
+    assert ModelSpec(valid).scores(valid(3, 4), x).shape == (2, 4, 28, 28)  # no predict=: the model itself
     assert 0 <= rows[0]["pixel_accuracy"] <= 1
     with pytest.raises(ValueError, match="predict="):
         compare({"valid": valid}, DATA, steps=1, batch_size=4, device="cpu", progress=False)

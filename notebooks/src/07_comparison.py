@@ -223,6 +223,22 @@ fig = viz.plot_comparison(rows, "mean_iou")
 fig = viz.plot_comparison(rows, "dice")
 
 # %% [markdown]
+# Pixel accuracy, for comparison. It counts every pixel, so the largest class dominates it, and the
+# models lie closer together than in mean IoU on every data set. That is why the course does not
+# rank by it.
+
+# %% alt="Pixel accuracy of the twelve models on the three data sets, a bar at the mean of two seeds and a dot per seed: most models lie between 0.8 and 0.94; the exceptions are the sliding window and the valid U-Net on Shapes (one seed each near 0.63 and 0.66), FCN-8s on Cells (0.77), and UNet++ DS and its pruned L3 on ISBI (one seed each near 0.61 and 0.62)."
+fig = viz.plot_comparison(rows, "pixel_accuracy")
+
+# %% [markdown]
+# And the cost of the budget: seconds of training per run on this CPU. The step budget is the same
+# for all; what a step costs is not. The pruned UNet++ repeats the full network's time, since it is
+# the same training.
+
+# %% alt="Training seconds per run for each model on the three data sets: the U-Nets of depth 1 to 4 take about 1 to 3 s, FCN-8s about 2 to 2.6 s, the sliding window about 4 s, the nested models 5 to 7 s; the pruned UNet++ repeats the full network's time."
+fig = viz.plot_comparison(rows, "train_seconds")
+
+# %% [markdown]
 # Accuracy against the cost of using the model: inference time for one image on this CPU. The
 # [**Pareto front**](../book/glossary.md#pareto-front) (blue) holds the models that no other model
 # beats on both axes at once. Any model off the front has a cheaper model that is at least as
@@ -248,11 +264,8 @@ def predictions(dname, seed=SEEDS[0]):
     test = DATA[dname][1]
     xs = torch.stack([test[i][0] for i in range(len(test))])
     ys = torch.stack([test[i][1] for i in range(len(test))])
-    preds = {}
-    with torch.no_grad():
-        for n in names:
-            predict = MODELS[n].predict or (lambda m, x: (lambda o: o[-1] if isinstance(o, list) else o)(m(x)))
-            preds[n] = metrics.as_labels(predict(trained[(dname, n, seed)].eval(), xs))
+    with torch.no_grad():  # each spec knows how its model predicts a whole image (e.g. overlap-tile)
+        preds = {n: metrics.as_labels(MODELS[n].scores(trained[(dname, n, seed)].eval(), xs)) for n in names}
     return xs, ys, preds
 
 
@@ -312,17 +325,17 @@ for r in again:
 #   brute-force window computes the same output hundreds of times slower (chapter 1). And it
 #   learns from 256 labelled pixels per step, against 4 × 48² = 9,216 for the others.
 # * **Pruning cost nothing here.** The pruned L3 scored like the full deeply supervised UNet++ on
-#   every set (0.696 vs 0.694, 0.844 vs 0.843, 0.518 vs 0.503). It needed 54–64% of its inference
-#   time (3.6–3.7 ms against 5.7–6.8 ms).
+#   every set (0.696 vs 0.694, 0.844 vs 0.843, 0.518 vs 0.503). It needed 55–66% of its inference
+#   time (3.5–3.8 ms against 5.7–6.9 ms).
 # * **Valid convolutions did not buy accuracy.** The valid U-Net of depth 1 with overlap-tile scored
 #   a little below the same-padding UNet-L1 on all three sets (0.476 vs 0.511, 0.839 vs 0.850, 0.598
-#   vs 0.607), within the spread of its seeds. Tiling made its inference 1.6–1.7 times slower at
+#   vs 0.607), within the spread of its seeds. Tiling made its inference 1.6–2.2 times slower at
 #   this size. What valid convolutions buy is seamless tiles of images too large for memory
 #   (chapter 5), not a better score.
 # * **The Pareto fronts are short.** On Shapes the front is UNet-L1 → L2 → L3 → UNet+; on Cells it
 #   is UNet-L1 → UNet-e; on ISBI it is UNet-L1 → sliding window → UNet-L3 → UNet-e. UNet-L3 is on
-#   two of the three fronts, at 29–42% of the nested models' inference time (2.0 ms against
-#   4.8–6.8 ms). The fronts come from single timings on a shared CPU; a model a few tenths of a
+#   two of the three fronts, at 31–43% of the nested models' inference time (1.8–2.1 ms against
+#   4.6–6.9 ms). The fronts come from single timings on a shared CPU; a model a few tenths of a
 #   millisecond from the front may be on it in your run.
 #
 # ### What it does not support
@@ -355,7 +368,7 @@ for r in again:
 # ### So which one should I use?
 #
 # On this evidence, start with a U-Net of depth 3 (same padding, BatchNorm). It was on the Pareto
-# front of two of the three data sets and cheap to run. If 2.4 to 3.3 times its inference time is
+# front of two of the three data sets and cheap to run. If 2.4 to 2.9 times its inference time is
 # affordable, UNet-e was the step up: never more than 0.007 below it here, and up to 0.030 above.
 # Avoid FCN-8s for thin structures. And if you train a deeply supervised UNet++, prune it to L3
 # for inference. Then re-run this chapter on your own data (`segedu.data.ImageFolder`) with your
