@@ -259,7 +259,7 @@ print(f"max |sliding - dense| on the test images: {'<= 1e-4' if diff_test <= 1e-
 print(f"max |sliding - dense| at 128x128:         {'<= 1e-4' if diff_128 <= 1e-4 else diff_128}")
 assert diff_test <= 1e-4 and diff_128 <= 1e-4
 
-# %% alt="Left: seconds per image against image side for the sliding window and the dense network, on log axes; the dense network is two to three orders of magnitude faster. Right: the speed-up against image side, from about 140 times at 32 by 32 to 270 times at 128 by 128, above the dashed line of the 174-fold ratio of multiply-accumulates from 64 by 64 on."
+# %% alt="Left: seconds per image against image side for the sliding window and the dense network, on log axes; the dense network is about two orders of magnitude faster. Right: the speed-up against image side, from about 140 times at 32 by 32 to 270 times at 128 by 128, above the dashed line of the 174-fold ratio of multiply-accumulates from 64 by 64 on."
 # NBVAL_IGNORE_OUTPUT
 s, t_slow, t_fast, diff = timings[-1]
 print(f"at {s}x{s}: max abs difference {diff:.2e}, dense network {t_slow / t_fast:.0f}x faster "
