@@ -95,8 +95,8 @@ def _predict_all(spec, model, images, batch_size, device):
 
 
 def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int | None = 200, seconds: float | None = None,
-            batch_size: int = 8, lr: float = 1e-3, device="auto", num_classes: dict | None = None, progress: bool = True, timing_repeats: int = 3,
-            trained: dict | None = None) -> list[dict]:
+            batch_size: int = 8, lr: float = 1e-3, device="auto", num_classes: dict | None = None,
+            progress: bool = True, timing_repeats: int = 3, trained: dict | None = None) -> list[dict]:
     """Train every model on every dataset with every seed under the same budget.
 
     The budget is either ``steps`` (every run takes that many optimizer steps: reproducible, the

@@ -89,10 +89,10 @@ def resolve_amp(amp, device: torch.device):
     * on the CPU, bfloat16 depends on the hardware. On the course's CI machine (AMD EPYC with
       AVX-512 bfloat16 instructions) a training step was 1.31x to 2.07x faster (a whole UNet-L3
       run 1.26x); on the same machine with oneDNN limited to AVX2, as on a CPU without those
-      instructions, it was 5.2x *slower* (UNet-L3, 100 steps: 18.2 s against 3.5 s). Nor is it shown to train as well: over 3 seeds
-      a deeply supervised UNet++ on binary Shapes reached mean IoU 0.788 in bfloat16 against
-      0.839 in float32 (one bfloat16 seed below every float32 seed), while UNet-L3 on Cells
-      matched (0.835 vs 0.832).
+      instructions, it was 5.2x *slower* (UNet-L3, 100 steps: 18.2 s against 3.5 s). Nor is it
+      shown to train as well: over 3 seeds a deeply supervised UNet++ on binary Shapes reached
+      mean IoU 0.788 in bfloat16 against 0.839 in float32 (one bfloat16 seed below every float32
+      seed), while UNet-L3 on Cells matched (0.835 vs 0.832).
 
     Run ``python -m segedu bench train_step`` to see what your machine gains, and ask for it with:
 

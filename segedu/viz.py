@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 __all__ = ["CLASS_COLORS", "colorize", "to_image", "overlay", "class_legend", "show_samples",
-           "plot_history", "show_numbers", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid", "draw_nested_grid",
-           "plot_comparison", "plot_pareto", "compare_predictions"]
+           "plot_history", "show_numbers", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid",
+           "draw_nested_grid", "plot_comparison", "plot_pareto", "compare_predictions"]
 
 # Okabe & Ito (2008), "Color Universal Design": colour-blind safe. Class 0 (background) is dark grey.
 CLASS_COLORS = np.array([
