@@ -28,6 +28,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from .runtime import resolve_device
+
 __all__ = ["launched", "init_from_env", "rank_and_world_size", "is_main", "sharded_loader", "wrap", "unwrap",
            "all_sum", "barrier", "cleanup", "strip_module_prefix"]
 
@@ -43,8 +45,6 @@ def init_from_env(device="auto") -> torch.device:
     CUDA: one GPU per process (``cuda:LOCAL_RANK``) and the NCCL backend. Otherwise the CPU and
     gloo. Apple's MPS cannot be shared between processes.
     """
-    from .train import resolve_device
-
     dev = resolve_device(device)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if dev.type == "cuda":

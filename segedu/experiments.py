@@ -25,9 +25,14 @@ import torch
 from torch import nn
 
 from . import metrics as M
-from .train import fit, resolve_device, seed_everything
+from .models.utils import count_parameters, last_output  # noqa: F401  (count_parameters: re-exported)
+from .runtime import resolve_device, seed_everything
+from .summary import format_table, pareto_front, summarize  # noqa: F401  (re-exported)
+from .train import fit
 
-__all__ = ["ModelSpec", "compare", "summarize", "format_table", "count_parameters", "pareto_front"]
+__all__ = ["ModelSpec", "compare"]
+# Also importable from here, where chapters 6 and 7 first met them: count_parameters (segedu.models),
+# summarize, format_table, pareto_front (segedu.summary).
 
 
 @dataclass
@@ -63,13 +68,8 @@ class ModelSpec:
         return (self.predict or _default_predict)(model, images)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _default_predict(model, images):
-    out = model(images)
-    return out[-1] if isinstance(out, (list, tuple)) else out
+    return last_output(model(images))
 
 
 def _as_spec(spec) -> ModelSpec:
@@ -207,50 +207,3 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int | None = 200
     if bar is not None:
         bar.close()
     return rows
-
-
-def summarize(rows: list[dict], metrics=("mean_iou", "dice", "pixel_accuracy", "infer_ms_per_image",
-                                         "train_seconds")) -> list[dict]:
-    """Mean and spread (sample standard deviation; 0 for one seed) over seeds, per (dataset, model)."""
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault((r["dataset"], r["model"]), []).append(r)
-    out = []
-    for (d, m), rs in groups.items():
-        row = {"dataset": d, "model": m, "seeds": len(rs), "parameters": rs[0]["parameters"]}
-        for key in metrics:
-            vals = [r[key] for r in rs]
-            row[key] = statistics.fmean(vals)
-            row[key + "_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        out.append(row)
-    return out
-
-
-def format_table(summary: list[dict], metrics=("mean_iou", "dice", "pixel_accuracy", "infer_ms_per_image")) -> str:
-    """A plain-text table of :func:`summarize`'s output (mean ± std), one line per model."""
-    head = f"{'dataset':<10} {'model':<22} {'params':>9} " + " ".join(f"{m:>18}" for m in metrics)
-    lines = [head, "-" * len(head)]
-    for r in summary:
-        cells = " ".join(f"{r[m]:>10.3f} ± {r[m + '_std']:<5.3f}" for m in metrics)
-        lines.append(f"{r['dataset']:<10} {r['model']:<22} {r['parameters']:>9,} {cells}")
-    return "\n".join(lines)
-
-
-def pareto_front(summary: list[dict], cost: str = "infer_ms_per_image", score: str = "mean_iou") -> list[str]:
-    """The models no other model beats on both axes: lower ``cost`` *and* higher ``score``.
-
-    Walk the models from cheapest to most expensive and keep each one that scores higher than every
-    cheaper one: anything else is *dominated* (some cheaper model is at least as good). Returns the
-    model names on the front, cheapest first. ``summary`` holds the rows of one dataset (e.g.
-    ``[r for r in summarize(rows) if r["dataset"] == "Cells"]``).
-    """
-    datasets = {r["dataset"] for r in summary}
-    if len(datasets) > 1:
-        raise ValueError(f"pareto_front compares the models of one dataset, got rows of {sorted(datasets)}; "
-                         "filter the summary by dataset first")
-    front, best = [], -math.inf
-    for r in sorted(summary, key=lambda r: (r[cost], -r[score])):
-        if r[score] > best:
-            front.append(r["model"])
-            best = r[score]
-    return front

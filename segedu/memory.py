@@ -10,6 +10,8 @@ resolutions in the middle and saves far less.
   input and the parameters are not activations).
 * :func:`cuda_peak_bytes` measures the peak of a forward + backward pass on a GPU
   (``torch.cuda.max_memory_allocated``), which also holds gradients and workspaces.
+* :func:`peak_memory_bytes` measures the peak memory of any call, on the CPU too (chapter 5
+  uses it to compare tiled and whole-image inference).
 * :func:`expected_activation_bytes` is the arithmetic for the two stacks built by
   :func:`full_resolution_stack` and :func:`encoder_decoder_stack`, to compare with the measurement.
 
@@ -18,11 +20,15 @@ Introduced in chapter 2.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
+from .runtime import synchronize
+
 __all__ = ["activation_bytes", "cuda_peak_bytes", "full_resolution_stack", "encoder_decoder_stack",
-           "expected_activation_bytes"]
+           "expected_activation_bytes", "peak_memory_bytes"]
 
 
 def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
@@ -142,3 +148,34 @@ def expected_activation_bytes(kind: str, depth: int, width: int, height: int, wi
     else:
         raise ValueError(f"kind must be 'full' or 'encoder_decoder', got {kind!r}")
     return values * bytes_per_value
+
+
+def peak_memory_bytes(fn: Callable[[], object], device="cpu") -> int:
+    """Peak bytes allocated by PyTorch while ``fn()`` runs, above what was allocated before.
+
+    CUDA: ``torch.cuda.max_memory_allocated``. CPU: PyTorch keeps no CPU peak counter, so the
+    allocations and frees that ``torch.profiler`` records (``profile_memory=True``) are replayed
+    in time order and their running sum's maximum is taken. What ``fn`` returns is dropped
+    before the measurement ends, so the result counts the call's working memory.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        out = fn()
+        synchronize(device)
+        del out
+        return int(torch.cuda.max_memory_allocated(device) - base)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = fn()
+        del out
+    events = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in prof.profiler.function_events
+                    if e.self_cpu_memory_usage)
+    current = peak = 0
+    for _, nbytes in events:
+        current += nbytes
+        peak = max(peak, current)
+    return int(peak)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 __all__ = ["center_crop", "unet_size_trace", "unet_levels", "UNetLevels", "unet_output_size", "valid_input_sizes",
-           "nearest_valid_input_size", "check_unet_input_size"]
+           "nearest_valid_input_size", "covering_input_size", "check_unet_input_size"]
 
 
 def center_crop(x: torch.Tensor, size) -> torch.Tensor:
@@ -186,6 +186,15 @@ def nearest_valid_input_size(size: int, depth: int = 4) -> tuple[int | None, int
     while not _is_valid(hi, depth):  # valid sizes exist for every depth (any large enough k), so this ends
         hi += 1
     return lo, hi
+
+
+def covering_input_size(side: int, depth: int = 4) -> int:
+    """The smallest valid input side whose *output* covers ``side`` pixels: the one tile that
+    segments a whole ``side x side`` image (mirror-padded by the margin on every side)."""
+    _, size = nearest_valid_input_size(side, depth)
+    while unet_output_size(size, depth) < side:  # the output is smaller than the input: go up
+        _, size = nearest_valid_input_size(size + 1, depth)
+    return size
 
 
 def check_unet_input_size(x, in_channels: int, depth: int, padding: str) -> None:

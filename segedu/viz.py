@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .metrics import as_labels
+from .summary import pareto_front
+
 __all__ = ["CLASS_COLORS", "colorize", "to_image", "overlay", "class_legend", "show_samples",
            "plot_history", "show_numbers", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid",
            "draw_nested_grid", "plot_comparison", "plot_pareto", "compare_predictions"]
@@ -78,8 +81,6 @@ def show_samples(images, masks, preds=None, class_names=None, titles=("image", "
     Returns the matplotlib figure (the notebook displays it). ``preds`` may be labels or scores.
     """
     import matplotlib.pyplot as plt
-
-    from .metrics import as_labels
 
     n = min(len(images), max_items)
     rows = [("image", images), ("mask", masks)] + ([("mask", as_labels(torch.as_tensor(preds)))] if preds is not None else [])
@@ -392,8 +393,6 @@ def plot_pareto(summary: list[dict], cost: str = "infer_ms_per_image", score: st
     import matplotlib.pyplot as plt
     from matplotlib import ticker
 
-    from .experiments import pareto_front
-
     datasets = list(datasets or dict.fromkeys(r["dataset"] for r in summary))
     fig, axes = plt.subplots(1, len(datasets), figsize=(size[0] * len(datasets), size[1]), squeeze=False)
     for ax, dname in zip(axes[0], datasets):
@@ -422,8 +421,6 @@ def compare_predictions(images, masks, preds: dict, class_names=None, size: floa
     ``[N, K, H, W]`` scores). Column titles are the model names.
     """
     import matplotlib.pyplot as plt
-
-    from .metrics import as_labels
 
     n, names = len(images), list(preds)
     labels = {name: as_labels(torch.as_tensor(p)) for name, p in preds.items()}

@@ -31,9 +31,9 @@ import torch
 from scipy import ndimage
 
 from segedu import sizes, viz
-from segedu.bench import peak_memory_bytes
 from segedu.data import Cells
 from segedu.losses import unet_weight_map
+from segedu.memory import peak_memory_bytes
 from segedu.models import UNet
 from segedu.tiling import mirror_pad, predict_tiled, tile_layout
 from segedu.widgets import unet_size_calculator, weight_map_explorer

@@ -5,12 +5,16 @@
     encoder_decoder.py the small encoder-decoder that compares upsampling layers (chapter 3)
     unet.py            UNet (chapter 5)
     unetpp.py          UNetPlusPlus, UNetPlus, UNetE (chapter 6)
+    blocks.py          DoubleConv, the building block they share
+    utils.py           count_parameters, last_output (the prediction of a deeply supervised net)
 """
 
 from .encoder_decoder import EncoderDecoder
 from .fcn import FCN
 from .sliding_window import SlidingWindowClassifier
 from .unet import UNet
-from .unetpp import UNetE, UNetPlus, UNetPlusPlus
+from .unetpp import PrunedNestedUNet, UNetE, UNetPlus, UNetPlusPlus
+from .utils import count_parameters, last_output
 
-__all__ = ["SlidingWindowClassifier", "FCN", "EncoderDecoder", "UNet", "UNetPlusPlus", "UNetPlus", "UNetE"]
+__all__ = ["SlidingWindowClassifier", "FCN", "EncoderDecoder", "UNet", "UNetPlusPlus", "UNetPlus", "UNetE",
+           "PrunedNestedUNet", "count_parameters", "last_output"]

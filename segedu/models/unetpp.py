@@ -36,7 +36,7 @@ from ..sizes import check_unet_input_size
 from .blocks import DoubleConv, check_norm
 from .unet import UpConv
 
-__all__ = ["NestedUNet", "UNetPlusPlus", "UNetPlus", "UNetE"]
+__all__ = ["NestedUNet", "UNetPlusPlus", "UNetPlus", "UNetE", "PrunedNestedUNet"]
 
 
 class NestedUNet(nn.Module):
