@@ -28,12 +28,12 @@ __all__ = ["atomic_write", "save_checkpoint", "load_checkpoint"]
 def atomic_write(path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it onto ``path``.
 
-    The temporary name keeps ``path``'s extension (``mask.png`` -> ``mask.png.tmp.png``), so
-    writers that pick a format by extension (Pillow) still do. If ``write`` fails, the temporary
-    file is removed and ``path`` is left as it was.
+    The temporary file is ``path`` + ``.tmp`` (``best.pt`` -> ``best.pt.tmp``): a writer that
+    picks its format from the file's extension (Pillow) must be told the format. If ``write``
+    fails, the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
+    tmp = path.with_name(path.name + ".tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -42,7 +42,7 @@ def atomic_write(path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def save_checkpoint(path, model: nn.Module, **extra) -> None:
+def save_checkpoint(path, model: nn.Module, /, **extra) -> None:
     """Save ``state_dict`` (plus plain-data extras) atomically: write to a temp file, then rename."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

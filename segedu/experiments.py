@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import metrics as M
+from .checks import check_positive_int
 from .models.utils import count_parameters, last_output  # noqa: F401  (count_parameters: re-exported)
 from .runtime import resolve_device, seed_everything
 from .summary import format_table, pareto_front, summarize  # noqa: F401  (re-exported)
@@ -127,8 +128,7 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int | None = 200
         raise ValueError("datasets is empty: give at least one {name: (train, test)}")
     if steps is None and seconds is None:
         raise ValueError("no budget: give steps (optimizer steps per run) or seconds (training time per run)")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
+    check_positive_int("steps", steps, or_none=True)
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0):
         raise ValueError(f"seconds must be a positive number or None, got {seconds!r}")
     specs = {name: _as_spec(s) for name, s in models.items()}

@@ -19,13 +19,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checks import check_int_at_least
+
 __all__ = ["NearestUpsample", "BedOfNailsUpsample", "MaxUnpool"]
 
 
 def _check_factor(scale_factor) -> int:
-    if isinstance(scale_factor, bool) or not isinstance(scale_factor, int) or scale_factor < 1:
-        raise ValueError(f"scale_factor must be an integer >= 1, got {scale_factor!r}")
-    return scale_factor
+    return check_int_at_least("scale_factor", scale_factor, 1)
 
 
 def _check_input(x, name: str = "x") -> None:

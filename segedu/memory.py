@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .checks import check_int_at_least
 from .runtime import synchronize
 
 __all__ = ["activation_bytes", "cuda_peak_bytes", "full_resolution_stack", "encoder_decoder_stack",
@@ -78,8 +79,7 @@ def cuda_peak_bytes(model: nn.Module, x: torch.Tensor) -> int | None:
 
 def _check(depth, width, minimum_depth=1):
     for name, v, lo in (("depth", depth, minimum_depth), ("width", width, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        check_int_at_least(name, v, lo)
 
 
 def full_resolution_stack(depth: int, width: int, in_channels: int = 3, num_classes: int = 4) -> nn.Sequential:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .checks import check_positive_int
+
 __all__ = ["center_crop", "unet_size_trace", "unet_levels", "UNetLevels", "unet_output_size", "valid_input_sizes",
            "nearest_valid_input_size", "covering_input_size", "check_unet_input_size"]
 
@@ -29,9 +31,7 @@ def center_crop(x: torch.Tensor, size) -> torch.Tensor:
 
 
 def _check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be a positive integer (4 in the U-Net paper), got {depth!r}")
-    return depth
+    return check_positive_int("depth", depth, note=" (4 in the U-Net paper)")
 
 
 def unet_size_trace(input_size: int, depth: int = 4):

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .sizes import nearest_valid_input_size, unet_output_size
+from .models.utils import last_output
+from .sizes import covering_input_size, nearest_valid_input_size, unet_output_size, valid_input_sizes
 
 __all__ = ["TileLayout", "tile_layout", "mirror_pad", "predict_tiled"]
 
@@ -116,12 +117,9 @@ def predict_tiled(model, image: torch.Tensor, tile_size: int | None = None, batc
     single = image.dim() == 3
     x = image[None] if single else image
     H, W = x.shape[-2:]
-    if tile_size is None:
-        from .sizes import valid_input_sizes
-
-        sizes = valid_input_sizes(depth, max_size=4096)
-        fitting = [s for s in sizes if unet_output_size(s, depth) >= max(H, W)]
-        tile_size = min(fitting[0] if fitting else sizes[-1], max(s for s in sizes if s <= 572) if sizes[0] <= 572 else sizes[0])
+    if tile_size is None:  # one tile for the whole image, but no larger than the paper's 572 (or the smallest valid)
+        sizes = valid_input_sizes(depth, max_size=572) or [nearest_valid_input_size(572, depth)[1]]
+        tile_size = min(covering_input_size(max(H, W), depth), sizes[-1])
     layout = tile_layout((H, W), tile_size, depth)
     m, t, o = layout.margin, layout.tile_size, layout.out_size
     Py, Px = layout.padded_size
@@ -139,7 +137,7 @@ def predict_tiled(model, image: torch.Tensor, tile_size: int | None = None, batc
         chunk = jobs[start : start + batch_size]
         tiles = torch.stack([padded[n, :, y : y + t, xo : xo + t] for n, y, xo in chunk]).to(device)
         out = model(tiles)
-        out = (out[-1] if isinstance(out, (list, tuple)) else out).to("cpu")  # deep supervision: the last head
+        out = last_output(out).to("cpu")  # deep supervision: the last head
         if canvas is None:
             canvas = out.new_empty(x.shape[0], out.shape[1], Py - 2 * m, Px - 2 * m)
         for (n, y, xo), tile_out in zip(chunk, out):

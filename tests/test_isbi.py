@@ -14,8 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-import segedu.data as data
-from segedu.data import ISBI2012, RandomCrops
+from segedu.data import ISBI2012, RandomCrops, isbi2012
 
 REAL = Path(os.environ.get("SEGEDU_DATA", "/nonexistent")) / "isbi2012-em"
 
@@ -53,8 +52,8 @@ def mirror(tmp_path, monkeypatch):
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(data, "ISBI2012_SHA256", sums)
-    monkeypatch.setattr(data, "ISBI2012_URL", f"http://127.0.0.1:{server.server_port}/{{name}}")
+    monkeypatch.setattr(isbi2012, "ISBI2012_SHA256", sums)
+    monkeypatch.setattr(isbi2012, "ISBI2012_URL", f"http://127.0.0.1:{server.server_port}/{{name}}")
     monkeypatch.delenv("SEGEDU_DATA", raising=False)
     yield served
     server.shutdown()
@@ -86,11 +85,11 @@ def test_corrupted_local_copy_is_rejected_without_download(mirror, tmp_path):
     with pytest.raises(ValueError, match="does not match"):
         ISBI2012(root=root, split="val", download=False)
     ISBI2012(root=root, split="val")  # download=True replaces the bad copy
-    assert hashlib.sha256((root / "isbi2012-em" / "label" / "25.png").read_bytes()).hexdigest() == data.ISBI2012_SHA256["label/25.png"]
+    assert hashlib.sha256((root / "isbi2012-em" / "label" / "25.png").read_bytes()).hexdigest() == isbi2012.ISBI2012_SHA256["label/25.png"]
 
 
 def test_offline_gives_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "ISBI2012_URL", "http://127.0.0.1:9/{name}")  # nothing listens on port 9
+    monkeypatch.setattr(isbi2012, "ISBI2012_URL", "http://127.0.0.1:9/{name}")  # nothing listens on port 9
     with pytest.raises(OSError, match="offline"):
         ISBI2012(root=tmp_path, split="val")
     with pytest.raises(FileNotFoundError, match="SEGEDU_DATA"):

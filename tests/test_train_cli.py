@@ -16,6 +16,7 @@ from PIL import Image
 from segedu.__main__ import main
 from segedu.cli import load_model
 from segedu.data import ImageFolder, Shapes
+from segedu.inference import segment_image
 
 TINY = ["--width", "4", "--depth", "2", "--batch-size", "4", "--n-train", "8", "--n-val", "4", "--size", "32",
         "--no-progress", "--device", "cpu"]
@@ -127,8 +128,6 @@ def test_every_model_family_trains_and_predicts(tmp_path, model, extra):
     assert main(["train", "--model", model, "--epochs", "1", "--out", str(tmp_path), *TINY, *extra]) == 0
     net, ckpt = load_model(tmp_path)
     assert ckpt["cli_model"] == model
-    from segedu.cli import segment_image
-
     labels = segment_image(net, torch.rand(3, 33, 35))
     assert labels.shape == (33, 35) and labels.max() < 4
 

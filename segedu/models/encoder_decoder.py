@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..checks import check_int_at_least
 from ..layers import BedOfNailsUpsample, MaxUnpool, NearestUpsample
 
 __all__ = ["EncoderDecoder", "UPSAMPLINGS"]
@@ -64,8 +65,7 @@ class EncoderDecoder(nn.Module):
             raise ValueError(f"up must be one of {UPSAMPLINGS}, got {up!r}")
         if norm not in (None, "batch"):
             raise ValueError(f"norm must be None or 'batch', got {norm!r}")
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-            raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+        check_int_at_least("levels", levels, 1)
         self.up_kind, self.levels, self.in_channels = up, levels, in_channels
         ch = [width * 2**i for i in range(levels + 1)]
         self.encoder = nn.ModuleList(_convs(in_channels if i == 0 else ch[i - 1], ch[i], norm) for i in range(levels))

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..checks import check_positive_int
 from ..transposed import bilinear_kernel
 
 __all__ = ["FCN", "FCNConfig"]
@@ -105,13 +106,11 @@ class FCN(nn.Module):
                  widths=FCNConfig.widths, depths=FCNConfig.depths, fc_channels: int = FCNConfig.fc_channels,
                  fc_kernel: int = FCNConfig.fc_kernel, dropout: float = FCNConfig.dropout, norm=None):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        check_positive_int("num_classes", num_classes)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS} (the stride of the finest fused prediction), "
                              f"got {variant!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+        check_positive_int("in_channels", in_channels)
         widths, depths = tuple(widths), tuple(depths)
         if len(widths) != 5 or len(depths) != 5 or min(widths) < 1 or min(depths) < 1:
             raise ValueError(f"widths and depths must each give 5 positive numbers (the five VGG stages, "

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..checks import check_positive_int
 from ..sizes import center_crop, check_unet_input_size
 from .blocks import DoubleConv, check_norm, check_padding
 
@@ -70,13 +71,11 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 2, depth: int = 4, base_channels: int = 64,
                  padding: str = "valid", skip: str = "concat", norm=None, up: str = "transpose"):
         super().__init__()
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be a positive integer (4 in the paper), got {depth!r}")
+        check_positive_int("depth", depth, note=" (4 in the paper)")
         if skip not in ("concat", "sum"):
             raise ValueError(f"skip must be 'concat' (the paper) or 'sum' (FCN-style), got {skip!r}")
         for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("base_channels", base_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, value)
         self.config = dict(in_channels=in_channels, num_classes=num_classes, depth=depth, base_channels=base_channels,
                            padding=check_padding(padding), skip=skip, norm=check_norm(norm), up=up)
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth

@@ -1,0 +1,48 @@
+"""How the command line fails: one readable line on stderr and exit status 1, never a traceback.
+
+A command-line user who mistypes an option or points at a missing folder needs one sentence
+saying what is wrong, not forty lines of Python internals. So every command raises
+:class:`CLIError` (or a ``ValueError``, ``TypeError``, ``OSError`` from the library) for bad
+input, and :func:`run_command` turns it into ``PROG: error: MESSAGE``. Anything else, a bug, also
+ends in one line, which names the exception type and points at ``--debug``; ``--debug`` re-raises
+it with the full traceback. :class:`CLIParser` makes argparse's own usage errors follow the same
+rule (argparse would print the whole usage block and exit with status 2).
+
+Shared by ``train`` and ``predict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["CLIError", "CLIParser", "run_command"]
+
+
+class CLIError(Exception):
+    """A problem with the command's input: reported as one line, without a traceback."""
+
+
+class CLIParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and raises instead of exiting)."""
+
+    def error(self, message):
+        raise CLIError(f"{message} (see {self.prog} --help)")
+
+
+def run_command(fn, argv, prog: str) -> int:
+    """Run a command; bad input -> one line on stderr and status 1 (``--debug``: the traceback)."""
+    debug = "--debug" in argv
+    try:
+        return fn(argv)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 — every failure becomes one readable line
+        if debug:
+            raise
+        known = isinstance(e, (CLIError, ValueError, TypeError, FileNotFoundError, OSError))
+        text = " ".join(str(e).split()) or type(e).__name__
+        hint = "" if known else f" ({type(e).__name__}; run with --debug for the traceback)"
+        print(f"{prog}: error: {text}{hint}", file=sys.stderr)
+        return 1
