@@ -207,3 +207,32 @@ def test_train_step_is_public_and_is_what_fit_runs():
 
     assert "train_step" in train.__all__
     assert "train_step(" in inspect.getsource(train.fit)
+
+
+# Data flows one way. A module may import modules of its own layer or of a lower one, never of a
+# higher one: the layers are the design's "leaf modules first" order made checkable.
+LAYERS = [
+    ("runtime", "checks"),                                                  # leaves
+    ("checkpoint", "summary", "metrics", "memory", "layers", "transposed", "sizes", "tiling", "losses",
+     "models"),                                                             # the course
+    ("data", "viz", "distributed"),
+    ("train",),
+    ("inference", "experiments"),
+    ("widgets",),
+    ("cli", "bench", "__main__"),                                           # tools around the course
+]
+LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else "__init__"
+    return LAYER_OF.get(top, -1)
+
+
+def test_every_module_has_a_layer():
+    assert not [m for m in MODULES if m != "segedu" and _layer(m) < 0]
+
+
+def test_imports_point_down_the_layers():
+    upward = [f"{a} -> {b}" for a, bs in GRAPH.items() for b in bs if a != "segedu" and _layer(b) > _layer(a)]
+    assert not upward, "imports against the flow of data: " + ", ".join(sorted(upward))
