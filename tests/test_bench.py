@@ -79,7 +79,7 @@ def test_plain_unet_has_the_same_architecture():
     ours = UNet(in_channels=3, num_classes=4, depth=4, base_channels=8, padding="same", norm="batch", up="transpose")
     plain = bench.PlainUNet(3, 4, 8)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in plain.parameters())
-    assert bench._copy_weights_by_shape(ours, plain)
+    assert bench.copy_weights_by_shape(ours, plain)
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(ours.eval()(x), plain.eval()(x), atol=1e-5, rtol=1e-4)
@@ -115,7 +115,7 @@ def test_unknown_device(tmp_path):
 def test_cuda_without_gpu_is_a_clear_error_and_auto_falls_back(tmp_path):
     with pytest.raises(ValueError, match=r"no CUDA GPU is available.*--device auto"):
         bench.run(["sliding_window"], device="cuda", out=tmp_path, progress=False)
-    assert bench._resolve_bench_device("auto").type == "cpu"
+    assert bench.resolve_bench_device("auto").type == "cpu"
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -147,6 +147,14 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "unknown benchmark name" in err and "Traceback" not in err
+
+
+def test_help_description_is_the_package_docstring(capsys):
+    """`python -m segedu bench --help` shows the first paragraph of the package's docstring."""
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    first = bench.__doc__.split("\n\n")[0]
+    assert first.split("\n")[0] in capsys.readouterr().out
 
 
 def test_cli_list(capsys):
@@ -216,6 +224,22 @@ def test_update_keeps_other_benchmarks(tmp_path):
     kept = json.loads((tmp_path / "results.json").read_text())["benchmarks"]
     assert list(kept) == ["sliding_window", "activation_memory"]
     assert kept["sliding_window"]["rows"] and kept["activation_memory"]["rows"]
+
+
+def test_old_stacks_are_the_memory_module_stacks():
+    """FullResolutionStack / EncoderDecoderStack are segedu.memory's two stacks under the benchmark's
+    older names: the same layers, initialised in the same order."""
+    from segedu.memory import encoder_decoder_stack, full_resolution_stack
+
+    for old, new in ((lambda: bench.FullResolutionStack(width=8, layers=3), lambda: full_resolution_stack(3, 8)),
+                     (lambda: bench.EncoderDecoderStack(width=8, levels=2), lambda: encoder_decoder_stack(5, 8))):
+        torch.manual_seed(0)
+        a = old()
+        torch.manual_seed(0)
+        b = new()
+        assert a.state_dict().keys() == b.state_dict().keys()
+        for k, v in a.state_dict().items():
+            assert torch.equal(v, b.state_dict()[k]), k
 
 
 def test_saved_activation_bytes_counts_each_storage_once():
