@@ -4,6 +4,7 @@
 # and, for authors:
 #   make notebooks   rebuild notebooks/*.ipynb from notebooks/src/*.py and re-execute them in place
 #   make bench       run the benchmark suite (python -m segedu bench)
+#   make experiments run and store the named experiments (python -m segedu.experiments; hours on a CPU)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -19,10 +20,10 @@ PYTEST_WORKERS ?= 2
 TEST_THREADS ?= 1
 TEST_ENV := OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS)
 
-.PHONY: all book test test-lib test-notebooks notebooks bench install clean help
+.PHONY: all book test test-lib test-notebooks notebooks bench experiments install clean help
 
 help:
-	@sed -n '1,10p' Makefile
+	@sed -n '1,7p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,9 @@ notebooks: install
 
 bench: install
 	$(PY) -m segedu bench
+
+experiments: install
+	$(PY) -m segedu.experiments
 
 clean:
 	rm -rf _build .pytest_cache

@@ -16,13 +16,16 @@ Introduced in chapter 1 (with ``fit``).
 
 from __future__ import annotations
 
+import os
+import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
 __all__ = ["resolve_device", "seed_everything", "rng_state", "set_rng_state", "resolve_amp",
-           "resolve_channels_last", "synchronize"]
+           "resolve_channels_last", "synchronize", "hardware"]
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -134,3 +137,36 @@ def synchronize(device) -> None:
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def hardware(device) -> dict:
+    """What a measurement ran on: platform, processor, core count, Python, PyTorch, threads and the
+    device (with its name, CUDA version and memory on a GPU). Stored with every benchmark and
+    experiment result, so a number never loses its machine."""
+    device = torch.device(device)
+    info = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "device_name": _cpu_name(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(device_name=props.name, cuda=torch.version.cuda, gpu_memory_bytes=props.total_memory,
+                    cudnn=torch.backends.cudnn.version())
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -17,7 +17,7 @@ from .summary import pareto_front
 
 __all__ = ["CLASS_COLORS", "colorize", "to_image", "overlay", "class_legend", "show_samples",
            "plot_history", "show_numbers", "figure_to_png", "unet_feature_shapes", "draw_unet", "nested_grid",
-           "draw_nested_grid", "plot_comparison", "plot_pareto", "compare_predictions"]
+           "draw_nested_grid", "plot_comparison", "plot_pareto", "compare_predictions", "plot_forest"]
 
 # Okabe & Ito (2008), "Color Universal Design": colour-blind safe. Class 0 (background) is dark grey.
 CLASS_COLORS = np.array([
@@ -443,3 +443,66 @@ def compare_predictions(images, masks, preds: dict, class_names=None, size: floa
         class_legend(fig, class_names, loc="lower center")
     fig.tight_layout(rect=(0, 0.07 if class_names is not None else 0, 1, 1))
     return fig
+
+
+# Verdict colours, from the same Okabe-Ito palette: blue when the first model wins, vermillion when
+# the second does (a pair colour-blind readers can tell apart), grey when the seeds cannot tell.
+# The marker fill repeats the message (hollow = unresolved) so the figure survives greyscale print.
+_VERDICT_STYLE = {"a>b": (CLASS_COLORS[5], "a > b (interval above 0)"),
+                  "b>a": (CLASS_COLORS[6], "b > a (interval below 0)"),
+                  "unresolved": (np.array([0.5, 0.5, 0.5]), "unresolved (interval holds 0)")}
+
+
+def plot_forest(verdicts, ax=None, title=None):
+    """A forest plot of paired verdicts: one row per comparison, its mean difference and interval.
+
+    ``verdicts`` are the dicts of :func:`segedu.summary.paired_verdict` (or one of them). Each row
+    is a dot at the mean paired difference a - b and a bar over its confidence interval; the dashed
+    line is zero, so a bar that crosses it is a comparison the seeds do not settle. Rows are
+    labelled "a vs b (metric[, dataset])" and annotated with the seed count and a's wins. Rows of
+    different metrics share the axis, so compare bars with the zero line, not with each other.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import ScaledTranslation
+
+    if isinstance(verdicts, dict):
+        verdicts = [verdicts]
+    verdicts = list(verdicts)
+    if not verdicts:
+        raise ValueError("plot_forest needs at least one verdict")
+    own_figure = ax is None
+    if own_figure:
+        _, ax = plt.subplots(figsize=(7.5, 1.2 + 0.42 * len(verdicts)))
+    ax.axvline(0.0, color="0.3", lw=0.9, ls="--", zorder=1)
+    labels = []
+    for i, v in enumerate(verdicts):
+        colour, _ = _VERDICT_STYLE[v["verdict"]]
+        has_ci = not (np.isnan(v["ci_low"]) or np.isnan(v["ci_high"]))
+        # errorbar wants distances from the dot, not the interval's ends
+        xerr = [[v["mean_diff"] - v["ci_low"]], [v["ci_high"] - v["mean_diff"]]] if has_ci else None
+        ax.errorbar([v["mean_diff"]], [i], xerr=xerr, fmt="o", color=colour, ecolor=colour, capsize=3, lw=1.6,
+                    markersize=6, markerfacecolor="white" if v["verdict"] == "unresolved" else colour, zorder=3)
+        where = f", {v['dataset']}" if v.get("dataset") is not None else ""
+        labels.append(f"{v['a']} vs {v['b']} ({v['metric']}{where})")
+        # the seed count sits just right of the axes, at the row's height, whatever the x range
+        note = f"n={v['n']}, wins {v['wins']}/{v['n']}" + ("" if has_ci else " (no CI)")
+        ax.annotate(note, (1.01, i), xycoords=("axes fraction", "data"), va="center", fontsize=7.5, color="0.25")
+    ax.set_yticks(range(len(verdicts)), labels, fontsize=8)
+    ax.set_ylim(len(verdicts) - 0.5, -0.5)  # first verdict on top, as it reads in a list
+    levels = {v.get("level", 0.95) for v in verdicts}
+    ci = f"{100 * levels.pop():g}% CI" if len(levels) == 1 else "CI"
+    ax.set_xlabel(f"paired difference a − b over seeds (dot: mean, bar: {ci})", fontsize=8)
+    present = list(dict.fromkeys(v["verdict"] for v in verdicts))
+    handles = [Line2D([], [], marker="o", ls="-", color=_VERDICT_STYLE[k][0], label=_VERDICT_STYLE[k][1],
+                      markerfacecolor="white" if k == "unresolved" else _VERDICT_STYLE[k][0]) for k in present]
+    # under the x label (a fixed 34 points below the axes), where it can never cover a row
+    below = ax.transAxes + ScaledTranslation(0, -34 / 72, ax.figure.dpi_scale_trans)
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below,
+              ncol=len(handles), frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if own_figure:  # a caller's axes keep the caller's layout
+        ax.figure.tight_layout()
+    return ax.figure

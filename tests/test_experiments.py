@@ -26,7 +26,7 @@ def test_compare_schema_and_determinism():
     again = compare({"tiny": tiny}, DATA, **kw)
     assert len(rows) == 2
     keys = {"dataset", "model", "seed", "parameters", "train_steps", "train_seconds", "infer_ms_per_image", "pixel_accuracy",
-            "mean_iou", "dice", "iou_per_class", "dice_per_class"}
+            "mean_iou", "dice", "foreground_iou", "iou_per_class", "dice_per_class"}
     assert set(rows[0]) == keys
     assert rows[0]["parameters"] == sum(p.numel() for p in tiny(3, 4).parameters())
     assert len(rows[0]["iou_per_class"]) == 4
@@ -144,3 +144,12 @@ def test_comparison_figures_are_drawn_from_the_rows():
     assert len(fig.axes) == 2 * 4
     with pytest.raises(ValueError, match="predictions for 2 images"):
         viz.compare_predictions(x, y, {"a": y[:1]})
+
+
+def test_extra_metrics_become_columns_and_foreground_iou_is_the_mean_over_foreground_classes():
+    rows = compare({"tiny": tiny}, DATA, seeds=(0,), steps=2, batch_size=4, device="cpu", progress=False,
+                   timing_repeats=1, metrics={"n_test": lambda scores, masks, test: len(test)})
+    for r in rows:
+        assert r["n_test"] == len(DATA[r["dataset"]][1])
+        fg = [v for v in r["iou_per_class"][1:] if v is not None]
+        assert r["foreground_iou"] == pytest.approx(sum(fg) / len(fg), abs=1e-5)

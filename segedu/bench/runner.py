@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 
 from ..checkpoint import atomic_write
 from ..checks import check_positive_int
+from ..runtime import hardware
 from .measure import Context
 from .registry import BENCHMARKS, Benchmark, Skip, resolve
 from .tables import format_header, plain, print_line
@@ -39,35 +39,6 @@ SCALES = ("tiny", "quick", "full")
 # --------------------------------------------------------------------------------------------
 # where it runs: hardware, load, device
 # --------------------------------------------------------------------------------------------
-
-def _hardware(device: torch.device) -> dict:
-    info = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": _cpu_name(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-        "device_name": _cpu_name(),
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info.update(device_name=props.name, cuda=torch.version.cuda, gpu_memory_bytes=props.total_memory,
-                    cudnn=torch.backends.cudnn.version())
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def _loadavg():
     try:
@@ -184,7 +155,7 @@ def run(names=None, *, device="auto", scale="quick", out="bench-results", repeat
     results = {
         "schema": SCHEMA_VERSION,
         "meta": {
-            **_hardware(dev),
+            **hardware(dev),
             "date": _now(),
             "scale": scale, "repeats": repeats, "warmup": warmup, "max_seconds": max_seconds,
             # under ``python -m segedu bench`` sys.argv is [".../segedu/__main__.py", "bench", ...]

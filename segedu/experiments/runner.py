@@ -24,16 +24,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import metrics as M
-from .checks import check_positive_int
-from .models.utils import count_parameters, last_output  # noqa: F401  (count_parameters: re-exported)
-from .runtime import resolve_device, seed_everything
-from .summary import format_table, pareto_front, summarize  # noqa: F401  (re-exported)
-from .train import fit
+from .. import metrics as M
+from ..checks import check_positive_int
+from ..models.utils import count_parameters, last_output
+from ..runtime import resolve_device, seed_everything
+from ..train import fit
 
 __all__ = ["ModelSpec", "compare"]
-# Also importable from here, where chapters 6 and 7 first met them: count_parameters (segedu.models),
-# summarize, format_table, pareto_front (segedu.summary).
 
 
 @dataclass
@@ -97,7 +94,8 @@ def _predict_all(spec, model, images, batch_size, device):
 
 def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int | None = 200, seconds: float | None = None,
             batch_size: int = 8, lr: float = 1e-3, device="auto", num_classes: dict | None = None,
-            progress: bool = True, timing_repeats: int = 3, trained: dict | None = None) -> list[dict]:
+            progress: bool = True, timing_repeats: int = 3, trained: dict | None = None,
+            metrics: dict | None = None) -> list[dict]:
     """Train every model on every dataset with every seed under the same budget.
 
     The budget is either ``steps`` (every run takes that many optimizer steps: reproducible, the
@@ -116,11 +114,14 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int | None = 200
         num_classes: ``{dataset name: K}``; default: read off ``dataset.num_classes``.
         trained: optional dict that receives every trained model, keyed ``(dataset, model, seed)``
             (for figures of their predictions).
+        metrics: optional ``{name: f(scores, masks, test_dataset) -> float}``: more columns per
+            row (e.g. the cells an instance-aware metric recovers).
 
     Returns:
         A list of rows (dicts): ``dataset, model, seed, parameters, train_steps, train_seconds,
         infer_ms_per_image, pixel_accuracy, mean_iou, dice`` (mean over foreground classes),
-        ``iou_per_class``, ``dice_per_class``.
+        ``foreground_iou`` (mean over foreground classes), ``iou_per_class``, ``dice_per_class``,
+        and one column per entry of ``metrics``.
     """
     if not models:
         raise ValueError("models is empty: give at least one {name: ModelSpec}")
@@ -196,9 +197,12 @@ def compare(models: dict, datasets: dict, seeds=(0,), *, steps: int | None = 200
                     "pixel_accuracy": M.pixel_accuracy(scores, masks),
                     "mean_iou": float(torch.nanmean(iou)),
                     "dice": float(torch.nanmean(dice[1:])),
+                    "foreground_iou": float(torch.nanmean(iou[1:])),
                     "iou_per_class": [None if math.isnan(v) else round(float(v), 6) for v in iou],
                     "dice_per_class": [None if math.isnan(v) else round(float(v), 6) for v in dice],
                 })
+                for name, fn in (metrics or {}).items():
+                    rows[-1][name] = float(fn(scores, masks, test))
                 if trained is not None:
                     trained[(dname, mname, seed)] = model.cpu()
                 if bar is not None:

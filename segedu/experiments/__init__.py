@@ -1,0 +1,17 @@
+"""Experiments: train models side by side under one budget, and name every comparison the course makes.
+
+    runner.py    ModelSpec, compare: every model trained and evaluated the same way (chapter 7)
+    registry.py  Experiment, EXPERIMENTS, run: named, stored, re-runnable comparisons with verdicts
+
+Introduced in chapter 6.
+"""
+
+from __future__ import annotations
+
+from ..models.utils import count_parameters
+from ..summary import format_table, pareto_front, summarize
+from .registry import EXPERIMENTS, STORE, Experiment, ExperimentResult, register, run
+from .runner import ModelSpec, compare
+
+__all__ = ["ModelSpec", "compare", "Experiment", "ExperimentResult", "EXPERIMENTS", "register", "run", "STORE",
+           "count_parameters", "summarize", "format_table", "pareto_front"]

@@ -1,0 +1,178 @@
+"""Named experiments: every comparative claim of the course as a spec that anyone can re-run.
+
+A chapter that says "BCE + Dice beats BCE alone" must be able to show the measurement behind it,
+and a reader must be able to repeat it. So each claim is an :class:`Experiment` registered under
+a name (``"ch6-loss"``): which models, on which data, under which budget, with which seeds, and
+which paired comparisons decide it. :func:`run` trains and evaluates it with
+:func:`~segedu.experiments.runner.compare` and returns an :class:`ExperimentResult`: the rows
+(one per model x dataset x seed) and the verdicts (:func:`segedu.summary.paired_verdicts`: the
+mean paired difference, its interval, the wins, and ``"a>b"``, ``"b>a"`` or ``"unresolved"``).
+
+Results are stored in ``book/_data/experiments/NAME.json`` (``make experiments`` writes them;
+``run(..., save=True)``). A chapter loads the stored result (``run(name)`` with ``cache=True``
+reads it when its configuration matches the spec) and trains one live run of its own, which a
+test compares with the stored row for the same seed, so the store cannot drift from the code.
+
+Introduced in chapter 6.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..checkpoint import atomic_write
+from ..runtime import hardware, resolve_device
+from ..summary import paired_verdicts
+from .runner import compare
+
+__all__ = ["Experiment", "ExperimentResult", "EXPERIMENTS", "register", "run", "STORE"]
+
+#: Where stored results live in a checkout of the course (absent in an installed package).
+STORE = Path(__file__).resolve().parents[2] / "book" / "_data" / "experiments"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One comparative question, fully specified.
+
+    Args:
+        name: the key in :data:`EXPERIMENTS` and the stored file's name.
+        question: the claim under test, one sentence ("Does BCE + Dice beat BCE alone?").
+        chapter: where the course asks it (``"06_unetpp"``).
+        models: ``() -> {name: ModelSpec}`` (a function, so nothing is built until it runs).
+        data: ``() -> {dataset name: (train, test)}``.
+        comparisons: ``(a, b, metric)`` or ``(a, b, metric, dataset)`` tuples; each gives a verdict.
+        seeds: the seeds of the stored result (at least 8 for a verdict the text relies on).
+        steps, batch_size, lr: the budget, the same for every model (:func:`compare`).
+        n_test: test images per dataset (at least 200 synthetic images, or a whole real split).
+        complete_real_split: the test set is a whole held-out split of real data.
+        metrics: ``() -> {name: f(scores, masks, test) -> float}``, columns beyond compare's own.
+    """
+
+    name: str
+    question: str
+    chapter: str
+    models: Callable[[], dict]
+    data: Callable[[], dict]
+    comparisons: tuple
+    seeds: tuple = tuple(range(8))
+    steps: int = 200
+    batch_size: int = 8
+    lr: float = 1e-3
+    n_test: int = 200
+    complete_real_split: bool = False
+    metrics: Callable[[], dict] | None = None
+
+    def config(self) -> dict:
+        """The plain-data description stored with a result; a stored result is reused only while
+        its config equals the spec's (change a budget and the store is stale, not silently reused)."""
+        return {"question": self.question, "chapter": self.chapter, "comparisons": [list(c) for c in self.comparisons],
+                "steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "n_test": self.n_test,
+                "complete_real_split": self.complete_real_split}
+
+
+@dataclass
+class ExperimentResult:
+    """What :func:`run` returns and what ``book/_data/experiments/NAME.json`` stores."""
+
+    name: str
+    seeds: list
+    rows: list
+    verdicts: list
+    n_test: int
+    complete_real_split: bool
+    seconds: float
+    config: dict
+    hardware: dict = field(default_factory=dict)
+    version: str = __version__
+    from_store: bool = False
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("name", "seeds", "rows", "verdicts", "n_test", "complete_real_split",
+                                           "seconds", "config", "hardware", "version")}
+        return {"schema": SCHEMA_VERSION, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExperimentResult":
+        if d.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"stored experiment {d.get('name')!r} has schema {d.get('schema')!r}, "
+                             f"this segedu reads schema {SCHEMA_VERSION}: re-run it with `make experiments`")
+        return cls(**{k: v for k, v in d.items() if k != "schema"}, from_store=True)
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add ``experiment`` to :data:`EXPERIMENTS` (a name may be registered once)."""
+    if not isinstance(experiment, Experiment):
+        raise TypeError(f"register takes an Experiment, got {type(experiment).__name__}")
+    if experiment.name in EXPERIMENTS:
+        raise ValueError(f"an experiment named {experiment.name!r} is already registered")
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def _get(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; the named experiments are: {', '.join(EXPERIMENTS) or 'none'}")
+    return EXPERIMENTS[name]
+
+
+def _stored(exp: Experiment, seeds: tuple, store: Path) -> ExperimentResult | None:
+    """The stored result restricted to ``seeds``, if one exists for this exact config and has them."""
+    path = store / f"{exp.name}.json"
+    if not path.exists():
+        return None
+    result = ExperimentResult.from_dict(json.loads(path.read_text()))
+    if result.config != exp.config() or not set(seeds) <= set(result.seeds):
+        return None
+    if list(seeds) != list(result.seeds):  # a subset of the stored seeds: recompute the verdicts on it
+        result.rows = [r for r in result.rows if r["seed"] in seeds]
+        result.verdicts = paired_verdicts(result.rows, exp.comparisons)
+        result.seeds = list(seeds)
+    return result
+
+
+def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=STORE, device="auto",
+        progress: bool = True) -> ExperimentResult:
+    """Run the named experiment (or read its stored result) and return rows and verdicts.
+
+    Args:
+        name: a key of :data:`EXPERIMENTS`.
+        seeds: the seeds to run; default: the spec's.
+        cache: read ``store/NAME.json`` when it holds this configuration and these seeds, instead
+            of training. ``cache=False`` always trains from scratch.
+        save: write the result to ``store/NAME.json`` (what ``make experiments`` does). A stored
+            result with more seeds is never replaced by one with fewer.
+        store: the folder of stored results.
+        device, progress: passed to :func:`compare`.
+    """
+    exp = _get(name)
+    seeds = tuple(exp.seeds if seeds is None else seeds)
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed (and 8 or more for a verdict)")
+    store = Path(store)
+    if cache and (stored := _stored(exp, seeds, store)) is not None:
+        return stored
+    dev = resolve_device(device)
+    start = time.perf_counter()
+    rows = compare(exp.models(), exp.data(), seeds, steps=exp.steps, batch_size=exp.batch_size, lr=exp.lr,
+                   device=dev, progress=progress, metrics=exp.metrics() if exp.metrics else None)
+    result = ExperimentResult(name=name, seeds=list(seeds), rows=rows, verdicts=paired_verdicts(rows, exp.comparisons),
+                              n_test=exp.n_test, complete_real_split=exp.complete_real_split,
+                              seconds=time.perf_counter() - start, config=exp.config(), hardware=hardware(dev))
+    if save:
+        path = store / f"{name}.json"
+        if path.exists() and len(json.loads(path.read_text()).get("seeds", [])) > len(seeds):
+            raise ValueError(f"{path} holds a result with more seeds than {len(seeds)}; not replacing it "
+                             "(delete it first if that is what you want)")
+        store.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n"))
+    return result

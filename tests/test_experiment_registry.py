@@ -1,0 +1,101 @@
+"""Named experiments: run, store, reuse only what matches, never lose a larger stored result."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from segedu.data import Binary, Shapes
+from segedu.experiments import EXPERIMENTS, Experiment, ExperimentResult, ModelSpec, register, run
+from segedu.models import UNet
+
+
+def _models():
+    return {"wide": ModelSpec(lambda c, k: UNet(c, k, depth=1, base_channels=8, padding="same")),
+            "narrow": ModelSpec(lambda c, k: UNet(c, k, depth=1, base_channels=2, padding="same"))}
+
+
+def _data():
+    return {"shapes": (Binary(Shapes(8, size=32, seed=1)), Binary(Shapes(6, size=32, seed=2)))}
+
+
+TINY = Experiment(name="test-tiny", question="Does a wider U-Net learn more in 3 steps?", chapter="tests",
+                  models=_models, data=_data, comparisons=(("wide", "narrow", "mean_iou"),), seeds=(0, 1, 2),
+                  steps=3, batch_size=4, n_test=6)
+
+
+@pytest.fixture
+def tiny():
+    register(TINY)
+    yield TINY
+    EXPERIMENTS.pop(TINY.name)
+
+
+def test_run_trains_every_model_and_seed_and_judges_the_pairs(tiny, tmp_path):
+    result = run(tiny.name, cache=False, store=tmp_path, progress=False, device="cpu")
+    assert isinstance(result, ExperimentResult) and not result.from_store
+    assert sorted((r["model"], r["seed"]) for r in result.rows) == sorted(
+        (m, s) for m in ("wide", "narrow") for s in (0, 1, 2))
+    (v,) = result.verdicts
+    assert {"a", "b", "metric", "n", "mean_diff", "ci_low", "ci_high", "wins", "verdict"} <= set(v)
+    assert (v["a"], v["b"], v["n"]) == ("wide", "narrow", 3)
+    assert v["verdict"] in ("a>b", "b>a", "unresolved")
+    assert result.hardware["device"] == "cpu" and result.seconds > 0
+    assert not (tmp_path / "test-tiny.json").exists()  # save=False writes nothing
+
+
+def test_a_saved_result_is_reused_for_its_seeds_and_their_subsets(tiny, tmp_path):
+    first = run(tiny.name, cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    stored = json.loads((tmp_path / "test-tiny.json").read_text())
+    assert stored["seeds"] == [0, 1, 2] and stored["config"] == tiny.config()
+    again = run(tiny.name, store=tmp_path, progress=False)
+    assert again.from_store and again.rows == json.loads(json.dumps(first.rows))
+    two = run(tiny.name, seeds=[0, 2], store=tmp_path, progress=False)
+    assert two.from_store and {r["seed"] for r in two.rows} == {0, 2} and two.verdicts[0]["n"] == 2
+
+
+def test_a_live_run_reproduces_its_stored_row(tiny, tmp_path):
+    run(tiny.name, cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    stored = run(tiny.name, seeds=[1], store=tmp_path, progress=False)
+    live = run(tiny.name, seeds=[1], cache=False, store=tmp_path, progress=False, device="cpu")
+    for s, r in zip(sorted(stored.rows, key=lambda r: r["model"]), sorted(live.rows, key=lambda r: r["model"])):
+        assert s["mean_iou"] == pytest.approx(r["mean_iou"], abs=1e-6)
+
+
+def test_a_stale_store_is_not_reused(tiny, tmp_path):
+    run(tiny.name, cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    EXPERIMENTS[tiny.name] = dataclasses.replace(tiny, steps=4)  # the budget changed: the store is stale
+    result = run(tiny.name, seeds=[0], store=tmp_path, progress=False, device="cpu")
+    assert not result.from_store
+
+
+def test_more_seeds_than_stored_trains(tiny, tmp_path):
+    run(tiny.name, seeds=[0], cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    assert not run(tiny.name, seeds=[0, 1], store=tmp_path, progress=False, device="cpu").from_store
+
+
+def test_saving_fewer_seeds_never_replaces_a_larger_result(tiny, tmp_path):
+    run(tiny.name, cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    before = (tmp_path / "test-tiny.json").read_bytes()
+    with pytest.raises(ValueError, match="more seeds"):
+        run(tiny.name, seeds=[0], cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    assert (tmp_path / "test-tiny.json").read_bytes() == before
+
+
+def test_bad_names_and_seeds_are_refused(tiny, tmp_path):
+    with pytest.raises(ValueError, match="unknown experiment 'nope'.*test-tiny"):
+        run("nope", store=tmp_path)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        run(tiny.name, seeds=[], store=tmp_path)
+    with pytest.raises(ValueError, match="already registered"):
+        register(tiny)
+    with pytest.raises(TypeError, match="Experiment"):
+        register("test-tiny")
+
+
+def test_a_store_of_another_schema_is_refused(tiny, tmp_path):
+    (tmp_path / "test-tiny.json").write_text(json.dumps({"schema": 999, "name": "test-tiny"}))
+    with pytest.raises(ValueError, match="schema 999.*make experiments"):
+        run(tiny.name, store=tmp_path)
