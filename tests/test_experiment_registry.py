@@ -99,3 +99,12 @@ def test_a_store_of_another_schema_is_refused(tiny, tmp_path):
     (tmp_path / "test-tiny.json").write_text(json.dumps({"schema": 999, "name": "test-tiny"}))
     with pytest.raises(ValueError, match="schema 999.*make experiments"):
         run(tiny.name, store=tmp_path)
+
+
+def test_the_config_fingerprints_the_code_that_builds_models_and_data():
+    def other_models():
+        return {"wide": ModelSpec(lambda c, k: UNet(c, k, depth=1, base_channels=16, padding="same"))}
+
+    assert TINY.config() == dataclasses.replace(TINY).config()  # deterministic
+    assert TINY.config()["code"] != dataclasses.replace(TINY, models=other_models).config()["code"]
+    assert TINY.config()["code"] != dataclasses.replace(TINY, data=lambda: {}).config()["code"]

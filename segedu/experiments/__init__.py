@@ -12,6 +12,7 @@ from ..models.utils import count_parameters
 from ..summary import format_table, pareto_front, summarize
 from .registry import EXPERIMENTS, STORE, Experiment, ExperimentResult, register, run
 from .runner import ModelSpec, compare
+from . import catalog  # noqa: F401  (registers the named experiments)
 
 __all__ = ["ModelSpec", "compare", "Experiment", "ExperimentResult", "EXPERIMENTS", "register", "run", "STORE",
            "count_parameters", "summarize", "format_table", "pareto_front"]

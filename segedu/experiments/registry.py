@@ -18,6 +18,8 @@ Introduced in chapter 6.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import time
 from dataclasses import dataclass, field
@@ -71,10 +73,33 @@ class Experiment:
 
     def config(self) -> dict:
         """The plain-data description stored with a result; a stored result is reused only while
-        its config equals the spec's (change a budget and the store is stale, not silently reused)."""
+        its config equals the spec's. ``code`` fingerprints the source of ``models``, ``data`` and
+        ``metrics`` (and of the functions and plain-data settings they use), so changing a width or
+        a data set makes the store stale instead of silently reusing it."""
         return {"question": self.question, "chapter": self.chapter, "comparisons": [list(c) for c in self.comparisons],
                 "steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "n_test": self.n_test,
-                "complete_real_split": self.complete_real_split}
+                "complete_real_split": self.complete_real_split,
+                "code": _fingerprint(self.models, self.data, self.metrics)}
+
+
+def _fingerprint(*functions) -> str:
+    """A short hash of what the given functions compute: their source, and recursively the source of
+    the segedu functions and the values of the plain-data globals (settings dicts) they refer to."""
+    h, seen, todo = hashlib.sha256(), set(), [f for f in functions if f is not None]
+    while todo:
+        fn = todo.pop(0)
+        if id(fn) in seen or not inspect.isfunction(fn):
+            continue
+        seen.add(id(fn))
+        h.update(inspect.getsource(fn).encode())
+        for name in fn.__code__.co_names + tuple(c for const in fn.__code__.co_consts if inspect.iscode(const)
+                                                  for c in const.co_names):
+            value = fn.__globals__.get(name)
+            if isinstance(value, (dict, tuple, list, int, float, str, bool)):
+                h.update(f"{name}={value!r}".encode())
+            elif inspect.isfunction(value) and value.__module__.startswith("segedu.experiments"):
+                todo.append(value)
+    return h.hexdigest()[:16]
 
 
 @dataclass
