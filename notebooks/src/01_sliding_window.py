@@ -352,10 +352,14 @@ for s in (1, 2, 3, 5):
     print(f"stride {s}: formula {lo}..{hi}, brute force {centre.min()}..{centre.max()}")
 
 # %% tags=["hide-cell", "solution"]
-# Solution 2: the gradient of one output score is non-zero exactly on a P x P window.
-x = torch.rand(1, 3, 48, 48, requires_grad=True)
-padded = torch.nn.functional.pad(x, (r, r, r, r), mode="reflect").detach().requires_grad_(True)
-out = dense.net(padded)  # the network without its own padding
+# Solution 2: the gradient of one output score is non-zero exactly on a P x P window. The window is a
+# property of the architecture, not of the weights, so a freshly built network shows it (in a trained
+# one a ReLU that is off at that position hides part of the window from the gradient).
+torch.manual_seed(SEED)
+fresh = SlidingWindowClassifier(in_channels=3, num_classes=4, patch_size=PATCH).to_fcn().eval()
+x = torch.rand(1, 3, 48, 48)
+padded = torch.nn.functional.pad(x, (r, r, r, r), mode="reflect").requires_grad_(True)
+out = fresh.net(padded)  # the network without its own padding
 out[0, 0, 20, 30].backward()
 rows, cols = np.nonzero(padded.grad[0].abs().sum(0).numpy())
 print("window:", rows.max() - rows.min() + 1, "x", cols.max() - cols.min() + 1,
