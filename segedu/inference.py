@@ -9,7 +9,8 @@ so each needs its own way to label every pixel of an arbitrary ``H x W`` image:
 * a padded ("same") U-Net and the UNet++ family (chapter 6) pool ``depth`` times, so their input
   sides must be multiples of ``2**depth``: the image is mirror-padded up to one and the output
   cropped back (a deeply supervised net predicts with its last head,
-  :func:`segedu.models.last_output`);
+  :func:`segedu.models.last_output`); with ``tiled=True`` tile by tile
+  (:func:`segedu.tiling.predict_tiled_same`), in memory bounded by the tile, with the same result;
 * an FCN (chapter 2) takes any size and returns the input size;
 * the sliding-window classifier (chapter 1) runs as its fully convolutional form
   (:meth:`~segedu.models.SlidingWindowClassifier.to_fcn`), which also takes any size.
@@ -27,9 +28,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checks import check_positive_int
 from .models import SlidingWindowClassifier, last_output
 from .sizes import covering_input_size
-from .tiling import mirror_pad, predict_tiled
+from .tiling import check_image, mirror_pad, predict_tiled, predict_tiled_same
 
 __all__ = ["segment_image"]
 
@@ -41,9 +43,15 @@ def segment_image(model: nn.Module, image: torch.Tensor, *, tiled: bool = False,
 
     Valid-padding U-Nets go through overlap-tile with mirror padding (one tile covering the whole
     image, or tiles of ``tile_size`` with ``tiled=True``); padded U-Nets / UNet++ get the image
-    mirror-padded to a multiple of ``2**depth``; FCNs take any size; the sliding-window classifier
-    runs as its fully convolutional form.
+    mirror-padded to a multiple of ``2**depth`` (with ``tiled=True``: tiles of ``tile_size``, see
+    :func:`segedu.tiling.predict_tiled_same`, same labels in bounded memory); FCNs take any size; the
+    sliding-window classifier runs as its fully convolutional form (``tiled`` changes nothing for
+    these two). An image that is not a float ``[C, H, W]`` of finite values is refused.
     """
+    if not torch.is_tensor(image) or image.dim() != 3:
+        raise ValueError(f"image must be a tensor [C, H, W], got {getattr(image, 'shape', type(image))}")
+    check_image(image, getattr(model, "in_channels", None))
+    check_positive_int("batch_size", batch_size)
     dev = next(model.parameters()).device
     model.eval()
     H, W = image.shape[-2:]
@@ -54,6 +62,8 @@ def segment_image(model: nn.Module, image: torch.Tensor, *, tiled: bool = False,
             scores = predict_tiled(model, image, tile_size=tile_size, batch_size=batch_size)
         else:
             scores = predict_tiled(model, image, tile_size=covering_input_size(max(H, W), model.depth), batch_size=1)
+    elif tiled and isinstance(getattr(model, "depth", None), int) and getattr(model, "padding", None) == "same":
+        scores = predict_tiled_same(model, image, tile_size=tile_size, batch_size=batch_size)
     elif isinstance(getattr(model, "depth", None), int):  # padded U-Net family: sides divisible by 2**depth
         m = 2**model.depth
         x = mirror_pad(image[None], 0, -H % m, 0, -W % m).to(dev)

@@ -15,11 +15,26 @@ resolutions in the middle and saves far less.
 * :func:`expected_activation_bytes` is the arithmetic for the two stacks built by
   :func:`full_resolution_stack` and :func:`encoder_decoder_stack`, to compare with the measurement.
 
+Guards against asking for more memory than the machine has (a user's ``--depth 16``), all
+*before* anything is allocated:
+
+* :func:`available_memory_bytes`: what the CPU (psutil, ``/proc/meminfo`` or ``os.sysconf``, and a
+  cgroup's limit) or a CUDA GPU (``torch.cuda.mem_get_info``) still has free;
+* :func:`meta_parameter_count`: the parameters a constructor would allocate, counted by building the
+  model on PyTorch's ``meta`` device (shapes only, no storage);
+* :func:`estimate_activation_bytes`: the activations one forward pass keeps, from a forward pass on
+  the ``meta`` device;
+* :func:`check_memory` / :func:`check_training_memory` raise :class:`InsufficientMemoryError`, with
+  the estimate, when it exceeds what is free. ``fit`` checks its first batch; the command line
+  checks a model's weights before building it.
+
 Introduced in chapter 2.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 from typing import Callable
 
 import torch
@@ -29,7 +44,9 @@ from .checks import check_int_at_least
 from .runtime import synchronize
 
 __all__ = ["activation_bytes", "cuda_peak_bytes", "full_resolution_stack", "encoder_decoder_stack",
-           "expected_activation_bytes", "peak_memory_bytes"]
+           "expected_activation_bytes", "peak_memory_bytes", "InsufficientMemoryError", "available_memory_bytes",
+           "format_bytes", "check_memory", "meta_parameter_count", "estimate_activation_bytes",
+           "check_training_memory"]
 
 
 def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
@@ -179,3 +196,149 @@ def peak_memory_bytes(fn: Callable[[], object], device="cpu") -> int:
         current += nbytes
         peak = max(peak, current)
     return int(peak)
+
+
+# --------------------------------------------------------------------------------------------
+# guards: estimate before allocating
+# --------------------------------------------------------------------------------------------
+
+class InsufficientMemoryError(MemoryError, ValueError):
+    """An estimate says the work needs more memory than is free; raised before allocating it.
+
+    A ``MemoryError``, and a ``ValueError`` too: it is a problem with the input (a depth, a width,
+    an image size), which the command line reports as one line.
+    """
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in binary units: ``'1.5 GiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def _cpu_available_bytes() -> int | None:
+    free = None
+    try:
+        import psutil
+
+        free = int(psutil.virtual_memory().available)
+    except ImportError:
+        try:
+            with open("/proc/meminfo") as f:
+                info = {line.split(":")[0]: line.split()[1] for line in f}
+            free = int(info["MemAvailable"]) * 1024
+        except (OSError, KeyError, ValueError, IndexError):
+            try:
+                free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            except (ValueError, OSError, AttributeError):
+                free = None
+    try:  # a container's cgroup (v2) limit may be lower than what the host has free
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit != "max":
+            with open("/sys/fs/cgroup/memory.current") as f:
+                left = int(limit) - int(f.read().strip())
+            free = left if free is None else min(free, left)
+    except (OSError, ValueError):
+        pass
+    return None if free is None else max(int(free), 0)
+
+
+def available_memory_bytes(device="cpu") -> int | None:
+    """Bytes ``device`` can still allocate: free RAM for the CPU, free GPU memory (plus what
+    PyTorch's caching allocator holds unused) for CUDA; ``None`` when unknown (e.g. MPS)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return None
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type == "cpu":
+        return _cpu_available_bytes()
+    return None
+
+
+def check_memory(needed: int, device, what: str, advice: str = "") -> None:
+    """Raise :class:`InsufficientMemoryError` if ``needed`` bytes exceed what ``device`` has free.
+
+    The message reads "WHAT needs about X, but DEVICE has only Y free; ADVICE". Nothing happens when
+    the free memory is unknown (:func:`available_memory_bytes` returns ``None``).
+    """
+    free = available_memory_bytes(device)
+    if free is not None and needed > free:
+        where = "this machine" if torch.device(device).type == "cpu" else f"the GPU ({torch.device(device)})"
+        raise InsufficientMemoryError(f"{what} needs about {format_bytes(needed)}, but {where} has only "
+                                      f"{format_bytes(free)} free" + (f"; {advice}" if advice else ""))
+
+
+def meta_parameter_count(build: Callable[[], nn.Module]) -> int:
+    """The number of parameters ``build()`` would allocate, counted without allocating them.
+
+    The model is built on PyTorch's ``meta`` device, whose tensors have shapes but no storage. A
+    model too large for even that (more than ``2**63`` values in one tensor) counts as ``2**63``.
+    """
+    try:
+        with torch.device("meta"):
+            model = build()
+    except RuntimeError as e:
+        if "overflow" in str(e):
+            return 2**63
+        raise
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate_activation_bytes(model: nn.Module, shape, dtype=torch.float32) -> int | None:
+    """Bytes of the feature maps one forward pass of ``model`` on a batch of ``shape`` produces,
+    estimated without allocating anything; ``None`` if the model cannot run on the ``meta`` device.
+
+    The forward pass runs on ``meta`` copies of the parameters (:func:`torch.func.functional_call`;
+    the model itself is untouched) and adds up every distinct tensor that goes into or comes out of
+    a layer, the input excluded — what autograd keeps for the backward pass, about (compare
+    :func:`activation_bytes`, which measures it). A layer's errors (a bad input size) are left to the
+    real forward pass to report.
+    """
+    params = {n: torch.empty_like(t, device="meta") for n, t in
+              itertools.chain(model.named_parameters(), model.named_buffers())}
+    x = torch.empty(tuple(shape), dtype=dtype, device="meta")
+    seen: dict[int, torch.Tensor] = {id(x): x}  # kept alive, so that ids stay unique
+    total = 0
+
+    def count(module, args, out):
+        nonlocal total
+        for t in itertools.chain(args, out if isinstance(out, (tuple, list)) else (out,)):
+            if torch.is_tensor(t) and id(t) not in seen:
+                seen[id(t)] = t
+                total += t.numel() * t.element_size()
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if next(m.children(), None) is None]
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.func.functional_call(model, params, (x,), strict=False)
+    except Exception:  # noqa: BLE001 — not meta-compatible, or a bad input: the real forward will say
+        return None
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def check_training_memory(model: nn.Module, shape, device, dtype=torch.float32, what: str | None = None) -> int | None:
+    """Refuse (:class:`InsufficientMemoryError`) a training step that cannot fit in ``device``'s memory.
+
+    The estimate is the activations of one batch of ``shape`` (:func:`estimate_activation_bytes`)
+    plus, per trainable parameter, its gradient and Adam's two moments (the weights are already
+    allocated). Returns the estimate in bytes (``None`` when the model cannot be estimated).
+    """
+    activations = estimate_activation_bytes(model, shape, dtype)
+    if activations is None:
+        return None
+    state = 3 * sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    n, _, *size = tuple(shape)
+    what = what or (f"one training step on a batch of {n} images of {'x'.join(map(str, size))} "
+                    f"(activations {format_bytes(activations)}, gradients and Adam's state {format_bytes(state)})")
+    check_memory(activations + state, device, what,
+                 "lower the batch size, the image size, or the model's depth or width")
+    return activations + state

@@ -4,6 +4,15 @@
 taken; a single channel ``[N, 1, H, W]`` is read as a binary logit thresholded at 0). ``target``
 is ``[N, H, W]`` of class indices. Pixels equal to ``ignore_index`` are left out.
 
+Undefined input never scores well:
+
+* scores holding NaN or Inf raise ``ValueError`` (the argmax of all-NaN scores is class 0, so a
+  diverged model would otherwise score perfectly on a background-only image);
+* a target that is not integer class indices (a float mask with NaN or fractions) raises
+  ``ValueError``;
+* a class absent from both prediction and target has no IoU or Dice: ``NaN``; the means skip such
+  classes, and are ``NaN`` when no class occurs at all (empty masks, or every pixel ignored).
+
 Introduced in chapter 1.
 """
 
@@ -15,8 +24,12 @@ __all__ = ["as_labels", "confusion_matrix", "pixel_accuracy", "iou", "mean_iou",
 
 
 def as_labels(pred: torch.Tensor) -> torch.Tensor:
-    """Turn scores ``[N, K, H, W]`` into labels ``[N, H, W]``; labels pass through unchanged."""
+    """Turn scores ``[N, K, H, W]`` into labels ``[N, H, W]``; labels pass through unchanged.
+
+    Scores holding NaN or Inf raise ``ValueError``: their argmax is meaningless.
+    """
     if pred.is_floating_point():
+        _check_finite(pred, "the predicted scores", "a diverged model? check the loss, or lower the learning rate")
         if pred.dim() == 2:  # a classifier's scores [N, K] (chapter 1's patch classifier)
             return pred.argmax(1)
         if pred.dim() != 4:
@@ -27,9 +40,27 @@ def as_labels(pred: torch.Tensor) -> torch.Tensor:
     return pred.long()
 
 
+def _check_finite(t: torch.Tensor, what: str, hint: str) -> None:
+    if not bool(torch.isfinite(t).all()):
+        nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+        raise ValueError(f"{what} hold {nan} NaN and {inf} Inf values ({hint}); metrics of them are undefined")
+
+
+def _target_labels(target: torch.Tensor) -> torch.Tensor:
+    """``target`` as long class indices; a float target must hold whole numbers."""
+    if not torch.is_tensor(target):
+        raise TypeError(f"target must be a tensor [N, H, W] of class indices, got {type(target).__name__}")
+    if target.is_floating_point():
+        _check_finite(target, "the target masks", "masks must be class indices")
+        if bool((target != target.round()).any()):
+            raise ValueError("the target masks must hold integer class indices, got fractional values "
+                             f"(dtype {target.dtype}); round or threshold them, then .long()")
+    return target.long()
+
+
 def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
     """``C[t, p]`` = number of pixels of true class ``t`` predicted as ``p``."""
-    pred = as_labels(pred)
+    pred, target = as_labels(pred), _target_labels(target)
     if pred.shape != target.shape:
         raise ValueError(
             f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape "
@@ -47,8 +78,8 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
 
 
 def pixel_accuracy(pred, target, ignore_index: int | None = None) -> float:
-    """Fraction of (non-ignored) pixels whose predicted class is right."""
-    pred = as_labels(pred)
+    """Fraction of (non-ignored) pixels whose predicted class is right; NaN when there are none."""
+    pred, target = as_labels(pred), _target_labels(target)
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     keep = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
@@ -65,7 +96,11 @@ def iou(pred, target, num_classes: int, ignore_index: int | None = None) -> torc
 
 
 def mean_iou(pred, target, num_classes: int, ignore_index: int | None = None) -> float:
-    """Mean of the per-class IoU over the classes that occur (in prediction or target)."""
+    """Mean of the per-class IoU over the classes that occur (in prediction or target).
+
+    ``NaN`` when no class occurs (empty masks, every pixel ignored); NaN or Inf scores raise
+    ``ValueError`` (see the module's docstring) — never a perfect score for undefined input.
+    """
     return float(torch.nanmean(iou(pred, target, num_classes, ignore_index)))
 
 

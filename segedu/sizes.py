@@ -10,10 +10,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .checks import check_positive_int
+from .checks import check_positive_int, is_int
 
 __all__ = ["center_crop", "unet_size_trace", "unet_levels", "UNetLevels", "unet_output_size", "valid_input_sizes",
-           "nearest_valid_input_size", "covering_input_size", "check_unet_input_size"]
+           "nearest_valid_input_size", "covering_input_size", "check_unet_input_size", "MAX_DEPTH", "MAX_LISTED"]
+
+#: The deepest U-Net the size functions answer for. The answers come from a closed form, so they are
+#: instant at any depth; but at depth 32 the smallest valid input side is already 5e10 pixels, which no
+#: image has, so deeper ones are refused with a ValueError.
+MAX_DEPTH = 32
+#: The most sizes :func:`valid_input_sizes` lists in one call (narrow ``min_size``/``max_size`` for more).
+MAX_LISTED = 1_000_000
 
 
 def center_crop(x: torch.Tensor, size) -> torch.Tensor:
@@ -31,7 +38,30 @@ def center_crop(x: torch.Tensor, size) -> torch.Tensor:
 
 
 def _check_depth(depth) -> int:
-    return check_positive_int("depth", depth, note=" (4 in the U-Net paper)")
+    depth = check_positive_int("depth", depth, note=" (4 in the U-Net paper)")
+    if depth > MAX_DEPTH:
+        raise ValueError(f"depth must be at most {MAX_DEPTH} (segedu.sizes.MAX_DEPTH), got {depth}: the smallest valid "
+                         f"input side of a U-Net of depth {depth} is {_size_of_k(depth, _min_k(depth)):.3g} pixels")
+    return depth
+
+
+# The closed form (chapter 5): going up from the side k before the first up-convolution, every level
+# doubles and trims 4 (u -> 2u - 4), so the output is 2**d (k - 4) + 4; going down, every level is the
+# reverse (s -> 2s + 4), so the input is 2**d k + 2**(d+3) - 4 — the 16k + 124 of the paper's depth 4.
+# Every other side meets an odd pooling. k must keep the map alive on the way up: k >= 3 for depth 1
+# (2k - 4 >= 1), k >= 4 otherwise (k = 3 gives 2, then 0). The tests check this against unet_levels.
+
+def _min_k(depth: int) -> int:
+    return 3 if depth == 1 else 4
+
+
+def _size_of_k(depth: int, k: int) -> int:
+    return 2**depth * k + 2 ** (depth + 3) - 4
+
+
+def _k_below(size: int, depth: int) -> int:
+    """The largest k whose input side is <= size (may be below the minimum)."""
+    return (size - _size_of_k(depth, 0)) // 2**depth
 
 
 def unet_size_trace(input_size: int, depth: int = 4):
@@ -171,30 +201,43 @@ def valid_input_sizes(depth: int = 4, max_size: int = 1024, min_size: int = 1) -
     """All valid input sides of the valid-padding U-Net of ``depth`` between ``min_size`` and ``max_size``.
 
     For depth 4 these are 188, 204, 220, ... = 16k + 124 with k >= 4 (k is the side before the
-    first up-convolution; smaller k makes a map vanish on the way up): see chapter 5.
+    first up-convolution; smaller k makes a map vanish on the way up): see chapter 5. In general
+    ``2**depth k + 2**(depth + 3) - 4``, computed from that closed form, so any ``depth`` up to
+    :data:`MAX_DEPTH` answers at once; more than :data:`MAX_LISTED` sizes are refused (ValueError).
     """
     _check_depth(depth)
-    return [s for s in range(max(1, min_size), max_size + 1) if _is_valid(s, depth)]
+    for name, v in (("max_size", max_size), ("min_size", min_size)):
+        if not is_int(v):
+            raise TypeError(f"{name} must be an int, got {v!r}")
+    first = max(_min_k(depth), -(-(max(1, min_size) - _size_of_k(depth, 0)) // 2**depth))
+    last = _k_below(max_size, depth)
+    if last - first + 1 > MAX_LISTED:
+        raise ValueError(f"there are {last - first + 1} valid input sizes for depth {depth} between {min_size} and "
+                         f"{max_size}, more than {MAX_LISTED} (segedu.sizes.MAX_LISTED): give a smaller max_size")
+    return [_size_of_k(depth, k) for k in range(first, last + 1)]
 
 
 def nearest_valid_input_size(size: int, depth: int = 4) -> tuple[int | None, int]:
-    """The nearest valid input sides ``(smaller_or_equal, larger_or_equal)``; ``None`` if no smaller one exists."""
+    """The nearest valid input sides ``(smaller_or_equal, larger_or_equal)``; ``None`` if no smaller one exists.
+
+    Closed form (see :func:`valid_input_sizes`): instant for any ``depth`` up to :data:`MAX_DEPTH`.
+    """
     _check_depth(depth)
     size = int(size)
-    lo = next((s for s in range(size, 0, -1) if _is_valid(s, depth)), None)
-    hi = max(size, 1)
-    while not _is_valid(hi, depth):  # valid sizes exist for every depth (any large enough k), so this ends
-        hi += 1
+    k = _k_below(size, depth)
+    lo = _size_of_k(depth, k) if k >= _min_k(depth) else None
+    hi = _size_of_k(depth, max(_min_k(depth), k if _size_of_k(depth, k) >= size else k + 1))
     return lo, hi
 
 
 def covering_input_size(side: int, depth: int = 4) -> int:
     """The smallest valid input side whose *output* covers ``side`` pixels: the one tile that
     segments a whole ``side x side`` image (mirror-padded by the margin on every side)."""
-    _, size = nearest_valid_input_size(side, depth)
-    while unet_output_size(size, depth) < side:  # the output is smaller than the input: go up
-        _, size = nearest_valid_input_size(size + 1, depth)
-    return size
+    _check_depth(depth)
+    side = int(side)
+    # the output of k is 2**depth (k - 4) + 4 (see _size_of_k): the smallest k whose output reaches side
+    k = max(_min_k(depth), 4 - (-(side - 4) // 2**depth))
+    return _size_of_k(depth, k)
 
 
 def check_unet_input_size(x, in_channels: int, depth: int, padding: str) -> None:
@@ -208,7 +251,9 @@ def check_unet_input_size(x, in_channels: int, depth: int, padding: str) -> None
     if x.shape[1] != in_channels:
         raise ValueError(f"input has {x.shape[1]} channels but the model expects in_channels={in_channels}")
     if not x.is_floating_point():
-        raise TypeError(f"input must be a float tensor (e.g. an image scaled to [0, 1]), got {x.dtype}")
+        raise TypeError(f"input must be a float tensor (e.g. an image scaled to [0, 1]), got {x.dtype}"
+                        + (": convert 8-bit images with x.float() / 255" if x.dtype == torch.uint8 else
+                           ": convert it with x.float()"))
     for side in x.shape[-2:]:
         side = int(side)
         if padding == "valid":

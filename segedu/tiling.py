@@ -12,6 +12,16 @@ therefore placed at offsets that are multiples of 16 — the output step is the 
 whole mirror-padded image would compute at that place. ``predict_tiled`` checks nothing at run
 time for this; ``tests/test_tiling.py`` checks it (float64, random sizes).
 
+A padded ("same") U-Net or UNet++ takes any side divisible by ``2**depth`` whole, but its memory
+grows with the image (a 5000x5000 image needs gigabytes). :func:`predict_tiled_same` bounds it:
+tiles of the image (mirror-padded to a multiple of ``2**depth``, as whole-image inference pads it)
+are cut on the pooling grid with a margin of context around each tile's core, and only the cores
+are kept. A tile that reaches the image's border stops there, so it sees the image border exactly
+as the whole image does; elsewhere the margin (:func:`same_padding_margin`, larger than the
+network's receptive field) keeps the zero padding of the tile's edges out of the core. So the
+stitched scores equal whole-image inference (up to float rounding of different-sized
+convolutions), checked in ``tests/test_bad_input_library.py``.
+
 Introduced in chapter 5.
 """
 
@@ -22,10 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .checks import check_positive_int
 from .models.utils import last_output
 from .sizes import covering_input_size, nearest_valid_input_size, unet_output_size, valid_input_sizes
 
-__all__ = ["TileLayout", "tile_layout", "mirror_pad", "predict_tiled"]
+__all__ = ["TileLayout", "tile_layout", "mirror_pad", "predict_tiled", "same_padding_margin", "predict_tiled_same",
+           "check_image"]
 
 
 @dataclass(frozen=True)
@@ -80,14 +92,37 @@ def mirror_pad(image: torch.Tensor, top: int, bottom: int, left: int, right: int
     return torch.from_numpy(np.pad(image.detach().cpu().numpy(), pad, mode="reflect")).to(image.device)
 
 
-def _model_depth(model) -> int:
+def _model_depth(model, padding: str = "valid") -> int:
     depth = getattr(model, "depth", None)
-    if not isinstance(depth, int):
-        raise TypeError("predict_tiled needs a U-Net-like model with an integer .depth (number of poolings)")
-    if getattr(model, "padding", "valid") != "valid":
-        raise ValueError("overlap-tile is for valid-padding networks; a padding='same' network can take the "
-                         "whole image directly (sizes divisible by 2**depth)")
+    name = "predict_tiled" if padding == "valid" else "predict_tiled_same"
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise TypeError(f"{name} needs a U-Net-like model with an integer .depth (number of poolings)")
+    if padding == "valid" and getattr(model, "padding", "valid") != "valid":
+        raise ValueError("overlap-tile is for valid-padding networks; a padding='same' network takes the whole "
+                         "image directly (sizes divisible by 2**depth), or tiles through predict_tiled_same")
+    if padding == "same" and getattr(model, "padding", None) != "same":
+        raise ValueError("predict_tiled_same is for padded ('same') networks; a valid-padding U-Net tiles "
+                         "through predict_tiled (overlap-tile)")
     return depth
+
+
+def check_image(image, in_channels=None, what: str = "image") -> None:
+    """Refuse an image that is not a float tensor ``[C, H, W]`` or ``[N, C, H, W]`` of finite values
+    (NaN or Inf pixels would spread through every convolution into the prediction)."""
+    if not torch.is_tensor(image) or image.dim() not in (3, 4):
+        raise ValueError(f"{what} must be a tensor [C, H, W] or [N, C, H, W], "
+                         f"got {getattr(image, 'shape', type(image))}")
+    if not image.is_floating_point():
+        raise TypeError(f"{what} must be a float tensor (e.g. scaled to [0, 1]), got {image.dtype}"
+                        + (": convert 8-bit images with x.float() / 255" if image.dtype == torch.uint8 else ""))
+    if in_channels is not None and image.shape[-3] != in_channels:
+        raise ValueError(f"{what} has {image.shape[-3]} channels but the model expects in_channels={in_channels}")
+    if min(image.shape[-2:]) < 1:
+        raise ValueError(f"{what} is empty: {tuple(image.shape[-2:])} pixels")
+    if not bool(torch.isfinite(image).all()):
+        nan, inf = int(torch.isnan(image).sum()), int(torch.isinf(image).sum())
+        raise ValueError(f"{what} holds {nan} NaN and {inf} Inf pixel values, which would spread through the "
+                         "network into the prediction: replace them first (e.g. torch.nan_to_num(image))")
 
 
 @torch.no_grad()
@@ -107,13 +142,8 @@ def predict_tiled(model, image: torch.Tensor, tile_size: int | None = None, batc
         once on the whole mirror-padded image and cropping.
     """
     depth = _model_depth(model)
-    if not torch.is_tensor(image) or image.dim() not in (3, 4):
-        raise ValueError(f"image must be a tensor [C, H, W] or [N, C, H, W], got {getattr(image, 'shape', type(image))}")
-    if not image.is_floating_point():
-        raise TypeError(f"image must be a float tensor (e.g. scaled to [0, 1]), got {image.dtype}")
-    expected = getattr(model, "in_channels", None)
-    if expected is not None and image.shape[-3] != expected:
-        raise ValueError(f"image has {image.shape[-3]} channels but the model expects in_channels={expected}")
+    check_image(image, getattr(model, "in_channels", None))
+    check_positive_int("batch_size", batch_size)
     single = image.dim() == 3
     x = image[None] if single else image
     H, W = x.shape[-2:]
@@ -145,3 +175,82 @@ def predict_tiled(model, image: torch.Tensor, tile_size: int | None = None, batc
     result = canvas[:, :, :H, :W]
     scores = result[0] if single else result
     return (scores, layout) if return_layout else scores
+
+
+def same_padding_margin(depth: int) -> int:
+    """Context (pixels per side) :func:`predict_tiled_same` gives each tile's core: ``9 * 2**depth``.
+
+    It bounds the receptive field's radius of the course's padded U-Net family of ``depth``
+    poolings: two 3x3 convolutions per level on the way down and up add ``2 * 2**i`` at level
+    ``i``, each pooling ``2**i``, each 2x2 up-convolution ``2**i`` (a bilinear upsampling
+    ``2**(i + 1)``), at most ``2**(depth + 3) + 2**depth - 7`` in all; UNet++'s longest path is the
+    U-Net's. A multiple of ``2**depth``, so tiles stay on the pooling grid.
+    """
+    depth = check_positive_int("depth", depth)
+    return 9 * 2**depth
+
+
+def _cores(n: int, core: int, margin: int):
+    """Along a side of ``n`` (a multiple of the pooling cell): ``(core start, core end, window start, window end)``."""
+    return [(s, min(s + core, n), max(0, s - margin), min(n, s + core + margin)) for s in range(0, n, core)]
+
+
+@torch.no_grad()
+def predict_tiled_same(model, image: torch.Tensor, tile_size: int | None = None, batch_size: int = 4,
+                       margin: int | None = None) -> torch.Tensor:
+    """Segment ``image`` (``[C, H, W]`` or ``[N, C, H, W]``, any size) with a padded ("same") U-Net
+    or UNet++ tile by tile, in memory bounded by the tile (plus the output itself).
+
+    Args:
+        model: a padded U-Net-family model in eval mode (``.depth`` and ``padding="same"``).
+        tile_size: the input window side of a tile: a multiple of ``2**depth`` larger than
+            ``2 * margin``; each tile keeps its central ``tile_size - 2 * margin`` pixels. Default:
+            ``2 * margin + 512`` (rounded to the pooling cell).
+        batch_size: tiles per forward pass (tiles of equal size share a batch).
+        margin: context per side; default :func:`same_padding_margin` ``(depth)``, enough for the
+            course's models. Another model needs a margin at least its receptive field's radius.
+
+    Returns:
+        scores ``[N, K, H, W]`` (``[K, H, W]`` for one image) equal to whole-image inference
+        ``model(mirror_pad(image, 0, -H % 2**depth, 0, -W % 2**depth))[..., :H, :W]`` up to float
+        rounding (the last head for a deeply supervised model).
+    """
+    depth = _model_depth(model, "same")
+    check_image(image, getattr(model, "in_channels", None))
+    check_positive_int("batch_size", batch_size)
+    cell = 2**depth
+    margin = same_padding_margin(depth) if margin is None else margin
+    if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0 or margin % cell:
+        raise ValueError(f"margin must be a multiple of 2**depth = {cell} (>= 0), got {margin!r}")
+    smallest = 2 * margin + cell
+    if tile_size is None:
+        tile_size = 2 * margin + max(cell, 512 // cell * cell)
+    if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < smallest or tile_size % cell:
+        raise ValueError(f"tile_size for a padded model of depth {depth} must be a multiple of 2**depth = {cell} "
+                         f"and at least {smallest} (twice the {margin}-pixel margin, plus one pooling cell), "
+                         f"got {tile_size!r}; e.g. {2 * margin + max(cell, 512 // cell * cell)}")
+    core = tile_size - 2 * margin
+    single = image.dim() == 3
+    x = image[None] if single else image
+    H, W = x.shape[-2:]
+    padded = mirror_pad(x, 0, -H % cell, 0, -W % cell)  # what whole-image inference does
+    Hp, Wp = padded.shape[-2:]
+    device = next(model.parameters()).device
+    rows, cols = _cores(Hp, core, margin), _cores(Wp, core, margin)
+    jobs = [(n, ty, tx) for n in range(x.shape[0]) for ty in rows for tx in cols]
+    shape_of = lambda job: (job[1][3] - job[1][2], job[2][3] - job[2][2])  # noqa: E731
+    jobs.sort(key=shape_of)  # tiles of one size share batches
+    canvas = None
+    start = 0
+    while start < len(jobs):
+        chunk = [j for j in jobs[start : start + batch_size] if shape_of(j) == shape_of(jobs[start])]
+        start += len(chunk)
+        tiles = torch.stack([padded[n, :, ty[2] : ty[3], tx[2] : tx[3]] for n, ty, tx in chunk]).to(device)
+        out = last_output(model(tiles)).to("cpu")
+        if canvas is None:
+            canvas = out.new_empty(x.shape[0], out.shape[1], Hp, Wp)
+        for (n, ty, tx), tile_out in zip(chunk, out):
+            core_out = tile_out[:, ty[0] - ty[2] : ty[1] - ty[2], tx[0] - tx[2] : tx[1] - tx[2]]  # the margins dropped
+            canvas[n, :, ty[0] : ty[1], tx[0] : tx[1]] = core_out
+    result = canvas[:, :, :H, :W]
+    return result[0] if single else result

@@ -43,6 +43,7 @@ from . import distributed as D
 from . import metrics as M
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401  (load_checkpoint: re-exported)
 from .checks import check_positive_int
+from .memory import check_training_memory
 from .models.utils import last_output
 from .runtime import (resolve_amp, resolve_channels_last, resolve_device, rng_state, seed_everything,  # noqa: F401
                       set_rng_state)
@@ -172,8 +173,25 @@ def _check_dataset(data, name: str):
     if data is None:
         return None
     if isinstance(data, (DataLoader, Dataset)) or hasattr(data, "__getitem__"):
+        try:
+            empty = len(data) == 0
+        except TypeError:  # an iterable dataset has no length: nothing to check up front
+            empty = False
+        if empty:
+            raise ValueError(f"{name} is empty (0 {'batches' if isinstance(data, DataLoader) else 'samples'}): "
+                             "check the data set's folder, size or split")
         return data
     raise TypeError(f"{name} must be a torch Dataset of (image, mask) pairs, got {type(data).__name__}")
+
+
+def _check_batch(tensors, where: str) -> None:
+    """Refuse NaN or Inf in a batch's images, masks or weight maps, saying where they are: they
+    would turn the loss (or, in validation data, the score that picks the best weights) into NaN."""
+    for label, t in zip(("images", "masks", "weight maps"), tensors):
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+            raise ValueError(f"{where} holds {nan} NaN and {inf} Inf values in its {label}: clean the data "
+                             "(e.g. torch.nan_to_num) or leave those samples out")
 
 
 def _loader(data, batch_size, shuffle, seed):
@@ -186,7 +204,14 @@ def _loader(data, batch_size, shuffle, seed):
 @torch.no_grad()
 def evaluate(model: nn.Module, data, *, loss=None, batch_size: int = 8, device="auto",
              num_classes: int | None = None, amp=False) -> dict:
-    """Loss, pixel accuracy, mean IoU and mean foreground Dice of ``model`` on ``data``."""
+    """Loss, pixel accuracy, mean IoU and mean foreground Dice of ``model`` on ``data``.
+
+    Refused with a ``ValueError`` naming the batch, rather than returning corrupt scores: empty
+    ``data``, NaN or Inf in its images, masks or weight maps, and a model whose output is not
+    finite (diverged weights).
+    """
+    check_positive_int("batch_size", batch_size)
+    data = _check_dataset(data, "the validation data")
     dev = resolve_device(device)
     loss = loss or default_loss
     amp_dtype = resolve_amp(amp, dev)
@@ -194,15 +219,22 @@ def evaluate(model: nn.Module, data, *, loss=None, batch_size: int = 8, device="
     total_loss, n_batches, conf = 0.0, 0, None
     for batch in _loader(data, batch_size, False, 0):
         x, *extras = (t.to(dev) for t in batch)
+        _check_batch([x, *extras], f"validation batch {n_batches}")
         with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(x)
         out = [o.float() for o in out] if isinstance(out, (list, tuple)) else out.float()
+        if not bool(torch.isfinite(last_output(out)).all()):
+            raise ValueError(f"the model's output on validation batch {n_batches} holds NaN or Inf values although "
+                             "its images are finite: the weights have diverged (lower the learning rate, or use "
+                             "amp=False)")
         extras = _crop_targets(out, extras)
         total_loss += float(loss(out, *extras))
         n_batches += 1
         k = num_classes or _num_classes(out)
         c = M.confusion_matrix(last_output(out), extras[0], k)
         conf = c if conf is None else conf + c
+    if conf is None:
+        raise ValueError("the validation data gave no batches")
     conf = conf.double()
     tp = conf.diag()
     union = conf.sum(0) + conf.sum(1) - tp
@@ -221,6 +253,8 @@ def predict(model: nn.Module, images, *, batch_size: int = 8, device="auto") -> 
     """Raw outputs (logits) of ``model`` for a tensor of images ``[N, C, H, W]`` (last head if a list)."""
     if not torch.is_tensor(images) or images.dim() != 4:
         raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
+    check_positive_int("batch_size", batch_size)
+    _check_batch([images], "images")
     dev = resolve_device(device)
     model.eval().to(dev)
     outs = [last_output(model(images[i : i + batch_size].to(dev))).float().cpu()
@@ -359,6 +393,13 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             size`` images of every global batch (a ``DistributedSampler``, reshuffled per epoch from
             ``seed``), the model is wrapped in ``DistributedDataParallel`` when there are several,
             and only rank 0 shows progress and writes ``checkpoint``. See :mod:`segedu.distributed`.
+
+    Bad input is refused before it can do harm, with a message that names it: empty data sets,
+    NaN or Inf in any batch's images, masks or weight maps (training and validation data: a NaN in
+    the validation data would corrupt the score that picks the best weights), and a first batch
+    whose training step would need more memory than the device has free
+    (:func:`segedu.memory.check_training_memory`, raised as
+    :class:`~segedu.memory.InsufficientMemoryError` with the estimate).
     """
     _check_fit_args(model, epochs, batch_size, lr, max_steps, max_seconds)
     train_data = _check_dataset(train_data, "train_data")
@@ -384,6 +425,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
     history = History(device=str(dev), amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None)
     start, train_seconds = time.perf_counter(), 0.0  # train_seconds: training steps only (max_seconds)
     best, step, first = _resume(state, opt, scaler, loader_rng, history)
+    memory_checked = False
     bar_cls = None
     if progress and rank == 0:
         from tqdm.auto import tqdm as bar_cls
@@ -398,6 +440,10 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         batches = bar_cls(loader, desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=0.5) if bar_cls else loader
         for batch in batches:
             x, *targets = (t.to(dev, non_blocking=True) for t in batch)
+            if not memory_checked:  # before the first step allocates anything: refuse what cannot fit
+                check_training_memory(model, tuple(x.shape), dev, x.dtype if x.is_floating_point() else torch.float32)
+                memory_checked = True
+            _check_batch([x, *targets], f"train_data (epoch {epoch}, step {step + 1})")
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             value, _ = train_step(net, x, targets, opt, loss, scaler=scaler, amp_dtype=amp_dtype, step=step)
@@ -411,6 +457,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             if max_seconds is not None and train_seconds + time.perf_counter() - t0 >= max_seconds:
                 break
         train_seconds += time.perf_counter() - t0
+        if n == 0:
+            raise ValueError(f"train_data gave no batches in epoch {epoch} (an empty data set, or a DataLoader "
+                             "with drop_last=True and fewer samples than batch_size)")
         if world > 1:  # the epoch's loss over all processes' images
             total, n = D.all_sum([total, n], dev)
         record = {"epoch": epoch, "loss": total / max(n, 1), "time": time.perf_counter() - t0}

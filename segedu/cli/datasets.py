@@ -31,7 +31,9 @@ def _crops(dataset, sizes, size: int, n: int, seed: int) -> D.RandomCrops:
     saying which images are too small for ``--size``."""
     small = [i for i, (h, w) in enumerate(sizes) if min(h, w) < size]
     if small:
-        names = [Path(dataset.files[i][0]).name if hasattr(dataset, "files") else str(i) for i in small[:5]]
+        base, index = (dataset.dataset, dataset.indices) if isinstance(dataset, Subset) else (dataset, None)
+        names = [Path(base.files[index[i] if index is not None else i][0]).name if hasattr(base, "files") else str(i)
+                 for i in small[:5]]
         raise CLIError(f"--size {size} is larger than {len(small)} image(s), e.g. {', '.join(names)} "
                        f"({sizes[small[0]][0]}x{sizes[small[0]][1]}); use a smaller --size")
     return D.RandomCrops(dataset, size, n, seed=seed, sizes=sizes)
@@ -70,6 +72,8 @@ def load_data(data: str, *, size=None, n_train: int = 64, n_val: int = 16, val_f
         path = data[len("folder:"):]
         if not path:
             raise CLIError("--data folder:PATH needs a PATH (the folder holding images/ and masks/)")
+        if num_classes is not None and num_classes < 2:
+            raise CLIError(f"--num-classes must be at least 2 (the background and one class), got {num_classes}")
         folder = D.ImageFolder(path, num_classes=num_classes, binary=binary_masks)
         base = folder
         train_idx, val_idx = _split(len(folder), val_fraction, seed)

@@ -14,9 +14,11 @@ Shared by ``train`` and ``predict``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
-__all__ = ["CLIError", "CLIParser", "run_command"]
+__all__ = ["CLIError", "CLIParser", "Terminated", "run_command"]
 
 
 class CLIError(Exception):
@@ -30,11 +32,28 @@ class CLIParser(argparse.ArgumentParser):
         raise CLIError(f"{message} (see {self.prog} --help)")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a job scheduler's time limit) while a command runs."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run_command(fn, argv, prog: str) -> int:
-    """Run a command; bad input -> one line on stderr and status 1 (``--debug``: the traceback)."""
+    """Run a command; bad input -> one line on stderr and status 1 (``--debug``: the traceback).
+
+    Ctrl-C and SIGTERM (``kill``) stop the command the same way: its ``finally`` blocks run, so a
+    half-written temporary file is removed and a run folder's lock released.
+    """
     debug = "--debug" in argv
+    installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if installed else None
     try:
         return fn(argv)
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -46,3 +65,6 @@ def run_command(fn, argv, prog: str) -> int:
         hint = "" if known else f" ({type(e).__name__}; run with --debug for the traceback)"
         print(f"{prog}: error: {text}{hint}", file=sys.stderr)
         return 1
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

@@ -3,6 +3,8 @@
 * :func:`save_mask`: the predicted classes as a PNG of class indices, exactly the format
   :class:`segedu.data.ImageFolder` reads from ``masks/``, so predictions, once corrected, can
   become training data again;
+* :func:`save_stack`: the pages of a multi-page input (a TIFF stack) as one multi-page TIFF, mask
+  or overlay, so that a stack in gives a stack out;
 * :func:`overlay_image`: class colours (:data:`segedu.viz.CLASS_COLORS`) blended over the image,
   for a person to look at;
 * :func:`preview`: ``train``'s ``preview.png``, validation images over their true and predicted
@@ -24,7 +26,7 @@ from ..checkpoint import atomic_write
 from ..inference import segment_image
 from ..viz import CLASS_COLORS
 
-__all__ = ["overlay_image", "save_png", "save_mask", "preview"]
+__all__ = ["overlay_image", "save_png", "save_mask", "save_stack", "preview"]
 
 
 def _colour(labels: np.ndarray) -> np.ndarray:
@@ -38,7 +40,9 @@ def _rgb(image: torch.Tensor) -> np.ndarray:
 
 
 def overlay_image(image: torch.Tensor, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """``uint8 [H, W, 3]``: class colours blended over the image (class 0 left as it is)."""
+    """``uint8 [H, W, 3]``: class colours blended over the image (class 0 left as it is); ``0 <= alpha <= 1``."""
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha (the opacity of the overlay colours) must be between 0 and 1, got {alpha}")
     img = _rgb(image)
     labels = np.asarray(labels)
     fg = labels > 0
@@ -57,6 +61,15 @@ def save_mask(labels: np.ndarray, path: Path) -> None:
     """A mask PNG of class indices (8-bit up to 256 classes, else 16-bit): valid ``masks/`` input again."""
     labels = np.asarray(labels)
     save_png(labels.astype(np.uint8) if labels.max(initial=0) < 256 else labels.astype(np.uint16), path)
+
+
+def save_stack(pages, path: Path) -> None:
+    """Arrays of one kind (``uint8``/``uint16`` ``[H, W]`` or ``uint8 [H, W, 3]``) as the pages of one
+    multi-page TIFF, written atomically; :class:`segedu.data.ImageFolder` reads every page."""
+    from PIL import Image
+
+    images = [Image.fromarray(np.asarray(p)) for p in pages]
+    atomic_write(path, lambda tmp: images[0].save(tmp, format="TIFF", save_all=True, append_images=images[1:]))
 
 
 def preview(model: nn.Module, samples, path: Path, cell: int = 128) -> None:

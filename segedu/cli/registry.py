@@ -18,7 +18,9 @@ from pathlib import Path
 from torch import nn
 
 from ..checkpoint import load_checkpoint
+from ..checks import is_int
 from ..distributed import strip_module_prefix
+from ..memory import check_memory, meta_parameter_count
 from ..models import FCN, SlidingWindowClassifier, UNet, UNetE, UNetPlus, UNetPlusPlus
 from .errors import CLIError
 
@@ -51,8 +53,15 @@ def check_model_name(name: str) -> str:
 
 def model_spec(name: str, in_channels: int, num_classes: int, width=None, depth=None, norm="none",
                deep_supervision: bool = False, patch_size: int = 25) -> tuple[str, dict]:
-    """``(class name, constructor keyword arguments)`` of ``--model name``: what a checkpoint stores."""
+    """``(class name, constructor keyword arguments)`` of ``--model name``: what a checkpoint stores.
+
+    ``width``, ``depth`` and ``patch_size`` are refused (:class:`CLIError`) unless positive integers
+    (``None``: the default), so what ``metrics.json`` records is what was built.
+    """
     cls = MODELS[check_model_name(name)][0]
+    for flag, value in (("--width", width), ("--depth", depth), ("--patch-size", patch_size)):
+        if value is not None and (not is_int(value) or value < 1):
+            raise CLIError(f"{flag} must be a positive integer, got {value}")
     norm = None if norm in (None, "none") else norm
     if cls == "SlidingWindowClassifier":
         return cls, dict(in_channels=in_channels, num_classes=num_classes, patch_size=patch_size, width=width or 32)
@@ -67,13 +76,26 @@ def model_spec(name: str, in_channels: int, num_classes: int, width=None, depth=
 
 
 def build_model(class_name: str, kwargs: dict) -> nn.Module:
-    """The model a checkpoint describes (only the course's classes: nothing is imported by name)."""
+    """The model a checkpoint describes (only the course's classes: nothing is imported by name).
+
+    Its parameters are counted first without allocating them
+    (:func:`segedu.memory.meta_parameter_count`): weights that would not fit in the memory this
+    machine has free are refused (:class:`~segedu.memory.InsufficientMemoryError`, with the
+    estimate) instead of being allocated until the system kills the process.
+    """
     if class_name not in _CLASSES:
         raise CLIError(f"unknown model class {class_name!r} in the checkpoint; known: {', '.join(_CLASSES)}")
     kwargs = dict(kwargs)
+    cls = _CLASSES[class_name]
     if class_name == "FCN":
-        return _CLASSES[class_name](kwargs.pop("num_classes"), **kwargs)
-    return _CLASSES[class_name](**kwargs)
+        num_classes = kwargs.pop("num_classes")
+        make = lambda: cls(num_classes, **kwargs)  # noqa: E731
+    else:
+        make = lambda: cls(**kwargs)  # noqa: E731
+    n = meta_parameter_count(make)
+    shown = ", ".join(f"{k}={kwargs[k]}" for k in ("depth", "base_channels", "widths") if k in kwargs)
+    check_memory(4 * n, "cpu", f"{class_name}({shown}), {n:.3g} parameters in float32,", "lower --depth or --width")
+    return make()
 
 
 def _checkpoint_file(path) -> Path:

@@ -166,7 +166,7 @@ def _stored(exp: Experiment, seeds: tuple, store: Path) -> ExperimentResult | No
 
 
 def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=STORE, device="auto",
-        progress: bool = True) -> ExperimentResult:
+        progress: bool = True, models=None) -> ExperimentResult:
     """Run the named experiment (or read its stored result) and return rows and verdicts.
 
     Args:
@@ -178,19 +178,32 @@ def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=
             result with more seeds is never replaced by one with fewer.
         store: the folder of stored results.
         device, progress: passed to :func:`compare`.
+        models: train only these of the spec's models (names), e.g. to check one stored row live;
+            the result's verdicts then cover only comparisons between them, and it is never saved.
     """
     exp = _get(name)
     seeds = tuple(exp.seeds if seeds is None else seeds)
     if not seeds:
         raise ValueError("seeds is empty: give at least one seed (and 8 or more for a verdict)")
     store = Path(store)
+    if models is not None:
+        cache = save = False
     if cache and (stored := _stored(exp, seeds, store)) is not None:
         return stored
+    specs = exp.models()
+    if models is not None:
+        unknown = [m for m in models if m not in specs]
+        if unknown:
+            raise ValueError(f"{name} has no model(s) {unknown}; its models are {list(specs)}")
+        # keep a model that another one reuses the training of (same_training_as) with it
+        keep = set(models) | {specs[m].same_training_as for m in models if specs[m].same_training_as}
+        specs = {m: s for m, s in specs.items() if m in keep}
     dev = resolve_device(device)
     start = time.perf_counter()
-    rows = compare(exp.models(), exp.data(), seeds, steps=exp.steps, batch_size=exp.batch_size, lr=exp.lr,
+    rows = compare(specs, exp.data(), seeds, steps=exp.steps, batch_size=exp.batch_size, lr=exp.lr,
                    device=dev, progress=progress, metrics=exp.metrics() if exp.metrics else None)
-    result = ExperimentResult(name=name, seeds=list(seeds), rows=rows, verdicts=paired_verdicts(rows, exp.comparisons),
+    comparisons = [c for c in exp.comparisons if c[0] in specs and c[1] in specs]
+    result = ExperimentResult(name=name, seeds=list(seeds), rows=rows, verdicts=paired_verdicts(rows, comparisons),
                               n_test=exp.n_test, complete_real_split=exp.complete_real_split,
                               seconds=time.perf_counter() - start, config=exp.config(), hardware=hardware(dev))
     if save:

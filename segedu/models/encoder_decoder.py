@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from ..checks import check_int_at_least
 from ..layers import BedOfNailsUpsample, MaxUnpool, NearestUpsample
+from .utils import check_input_dtype
 
 __all__ = ["EncoderDecoder", "UPSAMPLINGS"]
 
@@ -80,6 +81,7 @@ class EncoderDecoder(nn.Module):
             decoder.append(_convs(c, ch[max(i - 1, 0)], norm))
         self.ups, self.decoder = nn.ModuleList(ups), nn.ModuleList(decoder)
         self.head = nn.Conv2d(ch[0], num_classes, 1)
+        self.register_forward_pre_hook(check_input_dtype)  # float input of the weights' dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -43,6 +43,7 @@ from torch.nn import functional as F
 
 from ..checks import check_positive_int
 from ..transposed import bilinear_kernel
+from .utils import check_input_dtype
 
 __all__ = ["FCN", "FCNConfig"]
 
@@ -140,6 +141,7 @@ class FCN(nn.Module):
             self.upscore_pool4 = _upsample(num_classes, 2)     # 1/16 -> 1/8
         final = {"32s": 32, "16s": 16, "8s": 8}[variant]
         self.upscore_final = _upsample(num_classes, final)     # back to the input size
+        self.register_forward_pre_hook(check_input_dtype)  # float input of the weights' dtype
 
     @classmethod
     def vgg16(cls, num_classes: int = 21, variant: str = "8s", in_channels: int = 3, dropout: float = 0.5) -> "FCN":

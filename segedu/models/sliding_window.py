@@ -25,6 +25,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from .utils import check_input_dtype
+
 __all__ = ["SlidingWindowClassifier", "DenseSlidingWindow", "CenterPixelPatches"]
 
 
@@ -78,6 +80,7 @@ class SlidingWindowClassifier(nn.Module):
         self.feature_size = patch_size - 2 * num_convs  # side of the map the classifier flattens
         self.fc1 = nn.Linear(bottleneck * self.feature_size**2, hidden)
         self.fc2 = nn.Linear(hidden, num_classes)
+        self.register_forward_pre_hook(check_input_dtype)  # float input of the weights' dtype
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """Patches ``[N, C, P, P]`` -> class scores ``[N, K]`` (one per patch centre)."""
@@ -186,6 +189,7 @@ class DenseSlidingWindow(nn.Module):
     def __init__(self, net: nn.Sequential, patch_size: int, in_channels: int):
         super().__init__()
         self.net, self.patch_size, self.in_channels = net, patch_size, in_channels
+        self.register_forward_pre_hook(check_input_dtype)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, self.in_channels)

@@ -29,6 +29,7 @@ from torch import nn
 from ..checks import check_positive_int
 from ..sizes import center_crop, check_unet_input_size
 from .blocks import DoubleConv, check_norm, check_padding
+from .utils import check_input_dtype
 
 __all__ = ["UNet", "UpConv"]
 
@@ -100,6 +101,7 @@ class UNet(nn.Module):
 
         # Final 1x1 convolution: one score per class and pixel.
         self.head = nn.Conv2d(widths[0], num_classes, kernel_size=1)
+        self.register_forward_pre_hook(check_input_dtype)  # float input of the weights' dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_unet_input_size(x, self.in_channels, self.depth, self.padding)

@@ -36,6 +36,7 @@ from ..checks import check_positive_int
 from ..sizes import check_unet_input_size
 from .blocks import DoubleConv, check_norm
 from .unet import UpConv
+from .utils import check_input_dtype
 
 __all__ = ["NestedUNet", "UNetPlusPlus", "UNetPlus", "UNetE", "PrunedNestedUNet"]
 
@@ -71,6 +72,7 @@ class NestedUNet(nn.Module):
                 self.nodes[f"x_{i}_{j}"] = DoubleConv(c_in, f[i], "same", norm)
         # 1x1 heads on the top row: all of X^{0,1..L} with deep supervision, else only X^{0,L}.
         self.heads = nn.ModuleDict({f"x_0_{j}": nn.Conv2d(f[0], num_classes, 1) for j in self.head_columns()})
+        self.register_forward_pre_hook(check_input_dtype)  # float input of the weights' dtype
 
     def head_columns(self) -> list[int]:
         return list(range(1, self.depth + 1)) if self.deep_supervision else [self.depth]
@@ -141,6 +143,7 @@ class PrunedNestedUNet(nn.Module):
         self.ups = nn.ModuleDict({f"up_{i + 1}_{j - 1}": parent.ups[f"up_{i + 1}_{j - 1}"]
                                   for i, j in sorted(self.need) if j > 0})
         self.head = parent.heads[f"x_0_{level}"]
+        self.register_forward_pre_hook(check_input_dtype)
 
     _grid = NestedUNet._grid
 
