@@ -31,6 +31,9 @@ def sizes_main(argv=None) -> int:
     p.add_argument("--max", type=int, default=1024, dest="max_size", help="largest input side to list")
     p.add_argument("--near", type=int, default=None, help="only the valid sizes nearest to this side")
     args = p.parse_args(argv)
+    for flag, value in (("--max", args.max_size), ("--near", args.near)):
+        if value is not None and value < 1:
+            p.error(f"{flag} must be a positive number of pixels, got {value}")
     try:
         if args.near is not None:
             below, above = nearest_valid_input_size(args.near, depth=args.depth)

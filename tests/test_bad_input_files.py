@@ -769,3 +769,25 @@ def test_sigterm_stops_a_command_cleanly_releasing_its_lock_and_temporary_file(t
     assert run_command(command, [], "segedu train") == 143
     assert "terminated" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no lock, no half-written temporary file
+
+
+# Found by trying the CLI as a new user (not written as tests first): nonsense numbers that were
+# accepted silently.
+@pytest.mark.parametrize("args, message", [
+    (["sizes", "--near", "-5"], "--near must be a positive number of pixels, got -5"),
+    (["sizes", "--max", "-4"], "--max must be a positive number of pixels, got -4"),
+])
+def test_sizes_refuses_nonsense_sides(args, message, capsys):
+    from segedu.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_train_refuses_a_val_fraction_out_of_range_for_every_data_set(tmp_path, capsys):
+    from segedu.cli import train_main
+
+    assert train_main(["--model", "unet", "--data", "shapes", "--val-fraction", "1.5", "--out", str(tmp_path / "r")]) == 1
+    assert "--val-fraction must be in [0, 1), got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

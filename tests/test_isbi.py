@@ -96,3 +96,13 @@ def test_offline_gives_a_clear_error(tmp_path, monkeypatch):
         ISBI2012(root=tmp_path, split="val", download=False)
     with pytest.raises(ValueError, match="split"):
         ISBI2012(root=tmp_path, split="test")
+
+
+def test_a_corrupted_cached_file_offline_is_reported_as_corrupted_not_as_a_download_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(isbi2012, "ISBI2012_URL", "http://127.0.0.1:9/{name}")  # offline: nothing listens on port 9
+    bad = tmp_path / "isbi2012-em" / "image" / "24.png"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the slice")
+    with pytest.raises(OSError, match=r"cached file .*24\.png is corrupted .*SHA-256.*delete it"):
+        ISBI2012(root=tmp_path, split="val")
+    assert bad.read_bytes() == b"not the slice"  # nothing the run did not create was touched

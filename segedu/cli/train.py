@@ -149,6 +149,8 @@ def _settings(argv) -> tuple[dict, dict]:
         raise CLIError(f"--weight-decay must be a number >= 0, got {run['weight_decay']}")
     if run["size"] is not None and run["size"] < 1:
         raise CLIError(f"--size must be a positive integer, got {run['size']}")
+    if not 0 <= run["val_fraction"] < 1:  # checked for every --data, not only where it is used
+        raise CLIError(f"--val-fraction must be in [0, 1), got {run['val_fraction']}")
     return run, other
 
 

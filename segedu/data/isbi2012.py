@@ -169,12 +169,17 @@ class ISBI2012(Dataset):
         import pooch
 
         url = ISBI2012_URL.format(name=name)
+        corrupted = path.exists()  # here only when the cached copy failed its checksum
         try:
             pooch.retrieve(url, known_hash=f"sha256:{expected}", fname=path.name, path=path.parent, progressbar=False)
         except ValueError as e:  # pooch: checksum mismatch (the temporary file is deleted)
             raise ValueError(f"downloaded {url} but its SHA-256 does not match the expected {expected}: "
                              f"the mirror changed or the transfer was corrupted; nothing was kept ({e})") from None
         except Exception as e:  # offline, DNS, HTTP errors
+            if corrupted:
+                raise OSError(f"the cached file {path} is corrupted (its SHA-256 is not the expected {expected}) and "
+                              f"a fresh copy could not be downloaded ({type(e).__name__}: {e}): delete it and run "
+                              "again online, or put a good copy of the ISBI 2012 slice there") from None
             raise OSError(f"could not download {url} ({type(e).__name__}: {e}). If you are offline, put the ISBI 2012 "
                           f"PNG slices into {self.folder}/image and {self.folder}/label (or set SEGEDU_DATA)") from None
         return path
