@@ -108,3 +108,23 @@ def test_the_config_fingerprints_the_code_that_builds_models_and_data():
     assert TINY.config() == dataclasses.replace(TINY).config()  # deterministic
     assert TINY.config()["code"] != dataclasses.replace(TINY, models=other_models).config()["code"]
     assert TINY.config()["code"] != dataclasses.replace(TINY, data=lambda: {}).config()["code"]
+
+
+_CACHE: dict = {}
+SETTING = dict(width=8)
+
+
+def test_the_fingerprint_ignores_caches_and_follows_settings():
+    def models():
+        _CACHE.setdefault("x", 1)
+        return {"wide": ModelSpec(lambda c, k: UNet(c, k, depth=1, base_channels=SETTING["width"], padding="same"))}
+
+    exp = dataclasses.replace(TINY, models=models)
+    before = exp.config()["code"]
+    models()  # fills the cache: a run must not change its own fingerprint
+    assert exp.config()["code"] == before
+    SETTING["width"] = 16
+    try:
+        assert exp.config()["code"] != before
+    finally:
+        SETTING["width"] = 8

@@ -84,7 +84,9 @@ class Experiment:
 
 def _fingerprint(*functions) -> str:
     """A short hash of what the given functions compute: their source, and recursively the source of
-    the segedu functions and the values of the plain-data globals (settings dicts) they refer to."""
+    the segedu functions and the values of the public UPPER_CASE plain-data globals (settings such as a
+    ``CH6 = dict(...)``) they refer to. Other globals are left out: a cache filled while an
+    experiment runs must not change its fingerprint."""
     h, seen, todo = hashlib.sha256(), set(), [f for f in functions if f is not None]
     while todo:
         fn = todo.pop(0)
@@ -95,7 +97,8 @@ def _fingerprint(*functions) -> str:
         for name in fn.__code__.co_names + tuple(c for const in fn.__code__.co_consts if inspect.iscode(const)
                                                   for c in const.co_names):
             value = fn.__globals__.get(name)
-            if isinstance(value, (dict, tuple, list, int, float, str, bool)):
+            public_constant = name.isupper() and not name.startswith("_")
+            if public_constant and isinstance(value, (dict, tuple, list, int, float, str, bool)):
                 h.update(f"{name}={value!r}".encode())
             elif inspect.isfunction(value) and value.__module__.startswith("segedu.experiments"):
                 todo.append(value)
@@ -198,6 +201,7 @@ def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=
         # keep a model that another one reuses the training of (same_training_as) with it
         keep = set(models) | {specs[m].same_training_as for m in models if specs[m].same_training_as}
         specs = {m: s for m, s in specs.items() if m in keep}
+    config = exp.config()  # before running: what the result is a result of
     dev = resolve_device(device)
     start = time.perf_counter()
     rows = compare(specs, exp.data(), seeds, steps=exp.steps, batch_size=exp.batch_size, lr=exp.lr,
@@ -205,7 +209,7 @@ def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=
     comparisons = [c for c in exp.comparisons if c[0] in specs and c[1] in specs]
     result = ExperimentResult(name=name, seeds=list(seeds), rows=rows, verdicts=paired_verdicts(rows, comparisons),
                               n_test=exp.n_test, complete_real_split=exp.complete_real_split,
-                              seconds=time.perf_counter() - start, config=exp.config(), hardware=hardware(dev))
+                              seconds=time.perf_counter() - start, config=config, hardware=hardware(dev))
     if save:
         path = store / f"{name}.json"
         if path.exists() and len(json.loads(path.read_text()).get("seeds", [])) > len(seeds):
