@@ -9,6 +9,8 @@ Introduced in chapter 6.
 from __future__ import annotations
 
 from ..models.utils import count_parameters
+from ..runtime import resolve_device, seed_everything  # noqa: F401  (old import path: segedu.experiments was a module)
+from ..train import fit  # noqa: F401  (old import path)
 from ..summary import format_table, pareto_front, summarize
 from .registry import EXPERIMENTS, STORE, Experiment, ExperimentResult, register, run
 from .runner import ModelSpec, compare
