@@ -18,7 +18,9 @@ PYTEST_WORKERS ?= 2
 # OpenMP threads then wait on each other: in CI a 2-minute notebook cell took 13 minutes. One
 # thread per worker keeps every core busy with useful work.
 TEST_THREADS ?= 1
-TEST_ENV := OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS)
+# The chapters re-train one run of each stored experiment (segedu.experiments.reproduce); under
+# make test a live run that differs from its stored row is an error, on any machine.
+TEST_ENV := OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) SEGEDU_STRICT_REPRODUCE=1
 
 .PHONY: all book test test-lib test-notebooks notebooks bench experiments install clean help
 

@@ -18,12 +18,13 @@ inside functions, so there are no import cycles):
     runtime      device, seeds, RNG state, mixed precision and memory format
     checks       the shared argument checks
     checkpoint   atomic file writes; checkpoints saved and loaded with weights_only
-    summary      tables, spreads over seeds, the Pareto front: pure functions of result rows
+    summary      tables, spreads over seeds, the Pareto front, paired verdicts: pure functions of rows
     viz          figures drawn from real objects
+    glue         numbers in the prose come from the computation (MyST-NB glue, without MyST-NB)
     distributed  multi-GPU (and multi-process CPU) training under torchrun
     train        fit() and its levels (train_step, evaluate, predict, History, TrainState)
     inference    segment an image of any size with any model of the course
-    experiments  the side-by-side runner of chapters 6 and 7 (ModelSpec, compare)
+    experiments  the side-by-side runner (ModelSpec, compare) and the named, stored experiments
 
 Data, demos and tools (packages):
 

@@ -13,7 +13,7 @@ import math
 import statistics
 
 __all__ = ["summarize", "format_table", "pareto_front", "student_t_quantile", "paired_verdict", "paired_verdicts",
-           "format_verdict"]
+           "format_verdict", "format_interval", "seeds_to_resolve"]
 
 
 def summarize(rows: list[dict], metrics=("mean_iou", "dice", "pixel_accuracy", "infer_ms_per_image",
@@ -266,3 +266,34 @@ def format_verdict(v: dict) -> str:
     winner = v["a"] if v["verdict"] == "a>b" else v["b"]
     word = "better" if v["metric"] in _HIGHER_IS_BETTER else "higher"
     return f"{head}: {body} -> {winner} {word}"
+
+
+def format_interval(v: dict) -> str:
+    """The numbers of a verdict in the short form prose quotes: ``"+0.103 [+0.042, +0.164], 10/10 seeds"``
+    (mean paired difference, its interval, and the seeds where a beat b out of all paired seeds)."""
+    if v["n"] == 0:
+        return "no paired seeds"
+    if math.isnan(v["ci_low"]):
+        return f"{v['mean_diff']:+.3f} (no interval from {v['n']} seed), {v['wins']}/{v['n']} seeds"
+    return f"{v['mean_diff']:+.3f} [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}], {v['wins']}/{v['n']} seeds"
+
+
+def seeds_to_resolve(v: dict, max_seeds: int = 10_000) -> int | None:
+    """How many seeds an ``"unresolved"`` verdict would need, if the seed-to-seed spread and the mean
+    difference stayed as measured: the smallest n whose t interval excludes 0. This is what "what
+    budget would resolve it" means; ``None`` when the measured mean difference is 0 or more than
+    ``max_seeds`` would be needed (the difference, if any, is too small to chase with seeds). A
+    resolved verdict returns its own seed count."""
+    n = v["n"]
+    if n < 2 or math.isnan(v["ci_low"]):
+        return None
+    if v["verdict"] != "unresolved":
+        return n
+    if v["mean_diff"] == 0:
+        return None
+    # half-width = t(n-1) * sd / sqrt(n)  ->  recover sd from the stored interval
+    sd = (v["ci_high"] - v["ci_low"]) / 2 * math.sqrt(n) / student_t_quantile((1 + v.get("level", 0.95)) / 2, n - 1)
+    for m in range(n + 1, max_seeds + 1):
+        if student_t_quantile((1 + v.get("level", 0.95)) / 2, m - 1) * sd / math.sqrt(m) < abs(v["mean_diff"]):
+            return m
+    return None

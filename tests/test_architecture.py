@@ -215,7 +215,7 @@ LAYERS = [
     ("runtime", "checks"),                                                  # leaves
     ("checkpoint", "summary", "metrics", "memory", "layers", "transposed", "sizes", "tiling", "losses",
      "models"),                                                             # the course
-    ("data", "viz", "distributed"),
+    ("data", "viz", "distributed", "glue"),
     ("train",),
     ("inference", "experiments"),
     ("widgets",),

@@ -69,6 +69,19 @@ def test_tiny_run_measures_equality_and_modes(tiny_results):
     assert set(ts["summary"]["fastest_correct"].values()) <= modes
 
 
+def test_tiny_run_times_whole_fit_runs_against_the_bare_step(tiny_results):
+    _, results = tiny_results
+    ft = results["benchmarks"]["fit_throughput"]
+    assert ft["status"] == "ok" and len(ft["rows"]) >= 4  # at least four chapter configurations
+    for r in ft["rows"]:
+        assert r["end_to_end_images_per_s"] > 0 and r["step_images_per_s"] > 0 and r["data_ms_per_batch"] > 0
+        assert r["fit_vs_step"] == pytest.approx(r["end_to_end_images_per_s"] / r["step_images_per_s"], rel=1e-3)
+        assert r["steps"] == 3 and len(r["fit_samples"]) == len(r["step_samples"]) >= 1
+    assert ft["summary"]["target"] == 0.90
+    assert ft["summary"]["worst_fit_vs_step"] == min(r["fit_vs_step"] for r in ft["rows"])
+    assert ft["summary"]["meets_target"] == (ft["summary"]["worst_fit_vs_step"] >= 0.90)
+
+
 def test_plain_unet_has_the_same_architecture():
     """The baseline of plain_unet is the same network: equal parameters and, with copied weights,
     equal outputs (skipped until segedu's U-Net exists)."""

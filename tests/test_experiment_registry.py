@@ -128,3 +128,45 @@ def test_the_fingerprint_ignores_caches_and_follows_settings():
         assert exp.config()["code"] != before
     finally:
         SETTING["width"] = 8
+
+
+def test_reproduce_retrains_one_stored_run_and_detects_drift(tiny, tmp_path):
+    from segedu.experiments import StoredResultDrift, reproduce
+
+    run(tiny.name, cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    same = reproduce(tiny.name, "narrow", seed=1, store=tmp_path, strict=True)
+    assert (same["model"], same["seed"], same["dataset"]) == ("narrow", 1, "shapes")
+    assert same["max_abs_diff"] <= 1e-4 and same["same_machine"]
+    assert same["live"]["mean_iou"] == pytest.approx(same["stored"]["mean_iou"], abs=1e-4)
+    # the store drifts from the code: one stored number is off
+    path = tmp_path / "test-tiny.json"
+    stored = json.loads(path.read_text())
+    row = next(r for r in stored["rows"] if r["model"] == "narrow" and r["seed"] == 1)
+    row["dice"] += 0.01
+    path.write_text(json.dumps(stored))
+    with pytest.raises(StoredResultDrift, match=r"narrow on shapes, seed 1: live dice .* --force"):
+        reproduce(tiny.name, "narrow", seed=1, store=tmp_path, strict=True)
+    relaxed = reproduce(tiny.name, "narrow", seed=1, store=tmp_path, strict=False)  # another machine: reported only
+    assert relaxed["max_abs_diff"] == pytest.approx(0.01, abs=1e-4)
+
+
+def test_reproduce_explains_what_is_missing(tiny, tmp_path):
+    from segedu.experiments import reproduce
+
+    with pytest.raises(FileNotFoundError, match="python -m segedu.experiments test-tiny"):
+        reproduce(tiny.name, store=tmp_path)
+    run(tiny.name, cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="no stored row for seed 9"):
+        reproduce(tiny.name, seed=9, store=tmp_path)
+    with pytest.raises(ValueError, match="no stored model 'huge'"):
+        reproduce(tiny.name, "huge", store=tmp_path)
+
+
+def test_the_other_memory_format_is_its_own_configuration(tiny, tmp_path):
+    default = run(tiny.name, seeds=[0], cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    other = run(tiny.name, seeds=[0], store=tmp_path / "contiguous", save=True, progress=False, device="cpu",
+                channels_last=False)
+    assert not other.from_store and other.config == {**default.config, "channels_last": False}
+    assert run(tiny.name, seeds=[0], store=tmp_path / "contiguous", progress=False, channels_last=False).from_store
+    # a default-format run never reads the other format's store as its own
+    assert not run(tiny.name, seeds=[0], store=tmp_path / "contiguous", progress=False, device="cpu").from_store

@@ -1,4 +1,4 @@
-"""``python -m segedu.experiments [NAME ...] [--list] [--force]``: run and store the named experiments.
+"""``python -m segedu.experiments [NAME ...] [--list] [--force] [--seeds S ...] [--memory-format F]``: run and store the named experiments.
 
 Each result goes to ``book/_data/experiments/NAME.json``. An experiment whose stored result is
 current (same configuration, same seeds) is skipped unless ``--force``. ``make experiments``
@@ -22,6 +22,10 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="re-run even when the stored result is current")
     p.add_argument("--store", default=str(STORE), help="folder of the stored results (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds to run instead of the spec's (e.g. seeds it never used)")
+    p.add_argument("--memory-format", choices=("channels_last", "contiguous"),
+                   help="force this memory format for every model (the rounding check; default: the spec's). "
+                        "Store such runs apart: --store book/_data/experiments/contiguous")
     args = p.parse_args(argv)
     if args.list:
         for name, exp in EXPERIMENTS.items():
@@ -31,7 +35,9 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     for name in args.names or list(EXPERIMENTS):
-        result = run(name, cache=not args.force, save=True, store=args.store, device=args.device)
+        cl = None if args.memory_format is None else args.memory_format == "channels_last"
+        result = run(name, seeds=args.seeds, cache=not args.force, save=True, store=args.store, device=args.device,
+                     channels_last=cl)
         if result.from_store:
             print(f"{name}: stored result is current ({len(result.seeds)} seeds)")
             continue

@@ -21,10 +21,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
+
+import torch
 
 from .. import __version__
 from ..checkpoint import atomic_write
@@ -32,7 +35,7 @@ from ..runtime import hardware, resolve_device
 from ..summary import paired_verdicts
 from .runner import compare
 
-__all__ = ["Experiment", "ExperimentResult", "EXPERIMENTS", "register", "run", "STORE"]
+__all__ = ["Experiment", "ExperimentResult", "EXPERIMENTS", "register", "run", "reproduce", "StoredResultDrift", "STORE"]
 
 #: Where stored results live in a checkout of the course (absent in an installed package).
 STORE = Path(__file__).resolve().parents[2] / "book" / "_data" / "experiments"
@@ -153,13 +156,13 @@ def _get(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-def _stored(exp: Experiment, seeds: tuple, store: Path) -> ExperimentResult | None:
+def _stored(exp: Experiment, seeds: tuple, store: Path, config: dict) -> ExperimentResult | None:
     """The stored result restricted to ``seeds``, if one exists for this exact config and has them."""
     path = store / f"{exp.name}.json"
     if not path.exists():
         return None
     result = ExperimentResult.from_dict(json.loads(path.read_text()))
-    if result.config != exp.config() or not set(seeds) <= set(result.seeds):
+    if result.config != config or not set(seeds) <= set(result.seeds):
         return None
     if list(seeds) != list(result.seeds):  # a subset of the stored seeds: recompute the verdicts on it
         result.rows = [r for r in result.rows if r["seed"] in seeds]
@@ -169,7 +172,7 @@ def _stored(exp: Experiment, seeds: tuple, store: Path) -> ExperimentResult | No
 
 
 def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=STORE, device="auto",
-        progress: bool = True, models=None) -> ExperimentResult:
+        progress: bool = True, models=None, channels_last: bool | None = None) -> ExperimentResult:
     """Run the named experiment (or read its stored result) and return rows and verdicts.
 
     Args:
@@ -183,6 +186,11 @@ def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=
         device, progress: passed to :func:`compare`.
         models: train only these of the spec's models (names), e.g. to check one stored row live;
             the result's verdicts then cover only comparisons between them, and it is never saved.
+        channels_last: force every model's memory format (``fit(channels_last=...)``; default: the
+            spec's, which on a CPU or GPU is channels_last). The other format rounds differently, so
+            it is a test of the method: a verdict that flips with it was rounding, not a result. It is
+            part of the stored config, so store such a run in its own folder
+            (``STORE / "contiguous"``).
     """
     exp = _get(name)
     seeds = tuple(exp.seeds if seeds is None else seeds)
@@ -191,9 +199,15 @@ def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=
     store = Path(store)
     if models is not None:
         cache = save = False
-    if cache and (stored := _stored(exp, seeds, store)) is not None:
+    config = exp.config()  # before running: what the result is a result of
+    if channels_last is not None:
+        config["channels_last"] = bool(channels_last)
+    if cache and (stored := _stored(exp, seeds, store, config)) is not None:
         return stored
     specs = exp.models()
+    if channels_last is not None:
+        specs = {m: replace(s, fit_kwargs={**s.fit_kwargs, "channels_last": bool(channels_last)}) if s.build else s
+                 for m, s in specs.items()}
     if models is not None:
         unknown = [m for m in models if m not in specs]
         if unknown:
@@ -201,7 +215,6 @@ def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=
         # keep a model that another one reuses the training of (same_training_as) with it
         keep = set(models) | {specs[m].same_training_as for m in models if specs[m].same_training_as}
         specs = {m: s for m, s in specs.items() if m in keep}
-    config = exp.config()  # before running: what the result is a result of
     dev = resolve_device(device)
     start = time.perf_counter()
     rows = compare(specs, exp.data(), seeds, steps=exp.steps, batch_size=exp.batch_size, lr=exp.lr,
@@ -218,3 +231,72 @@ def run(name: str, seeds=None, cache: bool = True, *, save: bool = False, store=
         store.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n"))
     return result
+
+
+class StoredResultDrift(AssertionError):
+    """A live run no longer gives its stored row: the code changed, or the machine is not the one
+    the results were stored on."""
+
+
+#: The numbers a live run must reproduce, and how closely (same seed, same CPU: float noise only).
+REPRODUCED_METRICS = ("pixel_accuracy", "mean_iou", "dice", "foreground_iou")
+TOLERANCE = 1e-4
+
+
+def reproduce(name: str, model: str | None = None, seed: int | None = None, *, dataset: str | None = None,
+              store=STORE, tolerance: float = TOLERANCE, strict: bool | None = None, progress: bool = False) -> dict:
+    """Train one stored run of experiment ``name`` again, live, on the CPU, and compare it with its stored row.
+
+    This is how a chapter shows that the stored table is what the code computes: it trains one run
+    (default: the stored result's cheapest model, on its first seed) and checks every number of
+    :data:`REPRODUCED_METRICS` against the stored row. Returns ``{"model", "seed", "dataset",
+    "stored", "live", "max_abs_diff", "tolerance", "same_machine"}``.
+
+    A few hundred training steps amplify rounding, so only the machine the results were stored on
+    (same processor) reproduces them to ``tolerance``; elsewhere (your laptop, a GPU) the live numbers
+    differ by a few hundredths and the verdicts are what carries over. ``strict`` (default: on that
+    machine, or when the environment sets ``SEGEDU_STRICT_REPRODUCE=1``, as ``make test`` does)
+    raises :class:`StoredResultDrift` beyond the tolerance; otherwise the difference is only reported.
+    """
+    exp = _get(name)
+    path = Path(store) / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `python -m segedu.experiments {name}` to store {name} first")
+    stored = ExperimentResult.from_dict(json.loads(path.read_text()))
+    if stored.config != exp.config():
+        raise StoredResultDrift(f"{path.name} was stored for another configuration of {name}: re-run "
+                                f"`python -m segedu.experiments {name} --force`")
+    seed = stored.seeds[0] if seed is None else seed
+    rows = [r for r in stored.rows if r["seed"] == seed and (dataset is None or r["dataset"] == dataset)]
+    if not rows:
+        raise ValueError(f"{name} has no stored row for seed {seed}" + (f" on {dataset!r}" if dataset else "")
+                         + f"; stored seeds: {stored.seeds}")
+    if model is None:
+        model = min(rows, key=lambda r: r["train_seconds"])["model"]
+    wanted = [r for r in rows if r["model"] == model]
+    if not wanted:
+        raise ValueError(f"{name} has no stored model {model!r}; its models are {sorted({r['model'] for r in rows})}")
+    same_machine = stored.hardware.get("processor") == hardware("cpu").get("processor")
+    threads = torch.get_num_threads()
+    if same_machine and stored.hardware.get("threads"):
+        torch.set_num_threads(stored.hardware["threads"])  # another thread count splits the sums differently
+    try:
+        live = run(name, seeds=[seed], models=[model], device="cpu", progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+    if strict is None:
+        strict = same_machine or os.environ.get("SEGEDU_STRICT_REPRODUCE") == "1"
+    worst, report = 0.0, None
+    for want in wanted:
+        (got,) = [r for r in live.rows if r["model"] == model and r["dataset"] == want["dataset"]]
+        for key in REPRODUCED_METRICS:
+            diff = abs(got[key] - want[key])
+            if diff >= worst:
+                worst = diff
+                report = dict(model=model, seed=seed, dataset=want["dataset"], stored=want, live=got)
+            if strict and not diff <= tolerance:  # "not <=" also catches NaN
+                raise StoredResultDrift(
+                    f"{name}, {model} on {want['dataset']}, seed {seed}: live {key} = {got[key]:.6f}, stored "
+                    f"{want[key]:.6f} (|diff| {diff:.2g} > {tolerance:g}). If the code changed on purpose, re-run "
+                    f"`python -m segedu.experiments {name} --force`; stored on: {stored.hardware.get('processor')}")
+    return {**report, "max_abs_diff": worst, "tolerance": tolerance, "same_machine": same_machine}

@@ -49,24 +49,6 @@ def boundary_accuracy(scores, masks, test=None, width: int = 2) -> float:
     return float((pred == masks)[band].float().mean())
 
 
-def _recovered(pred_fg: np.ndarray, true_instances: np.ndarray, threshold: float) -> float:
-    from scipy import ndimage
-
-    comp, _ = ndimage.label(pred_fg)
-    n = int(true_instances.max())
-    if n == 0:
-        return 1.0
-    hits = 0
-    for lab in range(1, n + 1):
-        cell = true_instances == lab
-        ids, counts = np.unique(comp[cell], return_counts=True)
-        for cid, c in zip(ids, counts):
-            if cid and c / (cell.sum() + (comp == cid).sum() - c) > threshold:
-                hits += 1
-                break
-    return hits / n
-
-
 _INSTANCES: dict = {}  # id(test set) -> (test set, [instance maps]): each Cells test set's instances, computed once
 
 
@@ -80,7 +62,7 @@ def cells_recovered(scores, masks, test, threshold: float = 0.5) -> float:
         _INSTANCES[key] = (test, [test.instances(i) for i in range(len(test))])
     instances = _INSTANCES[key][1]
     pred = M.as_labels(scores).numpy() == 1
-    return float(np.mean([_recovered(pred[i], instances[i], threshold) for i in range(len(instances))]))
+    return float(np.mean([M.instances_recovered(pred[i], instances[i], threshold) for i in range(len(instances))]))
 
 
 def _membrane_class(test) -> int:
