@@ -22,6 +22,7 @@ inside functions, so there are no import cycles):
     viz          figures drawn from real objects
     glue         numbers in the prose come from the computation (MyST-NB glue, without MyST-NB)
     distributed  multi-GPU (and multi-process CPU) training under torchrun
+    loading      how fit reads batches: a DataLoader, or a whole data set held on the device
     train        fit() and its levels (train_step, evaluate, predict, History, TrainState)
     inference    segment an image of any size with any model of the course
     experiments  the side-by-side runner (ModelSpec, compare) and the named, stored experiments

@@ -43,6 +43,7 @@ from . import distributed as D
 from . import metrics as M
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401  (load_checkpoint: re-exported)
 from .checks import check_positive_int
+from .loading import batches as batch_source
 from .memory import check_training_memory
 from .models.utils import last_output
 from .runtime import (resolve_amp, resolve_channels_last, resolve_device, rng_state, seed_everything,  # noqa: F401
@@ -358,7 +359,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         seed: int = 0, max_steps: int | None = None, max_seconds: float | None = None,
         num_classes: int | None = None,
         checkpoint=None, channels_last="auto", on_epoch_end=None, state: TrainState | None = None,
-        distributed: bool = False) -> History:
+        distributed: bool = False, preload="auto") -> History:
     """Train ``model`` on ``train_data`` with Adam and return a :class:`History`.
 
     Args:
@@ -393,6 +394,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
             size`` images of every global batch (a ``DistributedSampler``, reshuffled per epoch from
             ``seed``), the model is wrapped in ``DistributedDataParallel`` when there are several,
             and only rank 0 shows progress and writes ``checkpoint``. See :mod:`segedu.distributed`.
+        preload: ``"auto"``: when the data set's items are fixed and fit in memory, hold it on the
+            training device and cut the batches from there (:mod:`segedu.loading`; the same
+            batches in the same order as the DataLoader it replaces); ``False``: always a DataLoader.
 
     Bad input is refused before it can do harm, with a message that names it: empty data sets,
     NaN or Inf in any batch's images, masks or weight maps (training and validation data: a NaN in
@@ -420,7 +424,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         loader = D.sharded_loader(train_data, batch_size // world, seed=seed, rank=rank, world_size=world)
         net = D.wrap(model, dev) if world > 1 else model
     else:
-        loader, net = _loader(train_data, batch_size, True, seed), model
+        loader, net = batch_source(train_data, batch_size, True, seed, dev, preload), model
     loader_rng = getattr(loader, "generator", None)  # the shuffling generator, if the loader has one
     history = History(device=str(dev), amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None)
     start, train_seconds = time.perf_counter(), 0.0  # train_seconds: training steps only (max_seconds)

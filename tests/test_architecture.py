@@ -216,7 +216,7 @@ LAYERS = [
     ("checkpoint", "summary", "metrics", "memory", "layers", "transposed", "sizes", "tiling", "losses",
      "models"),                                                             # the course
     ("data", "viz", "distributed", "glue"),
-    ("train",),
+    ("loading", "train"),
     ("inference", "experiments"),
     ("widgets",),
     ("cli", "bench", "__main__"),                                           # tools around the course

@@ -51,6 +51,7 @@ class Shapes(Dataset):
     """
 
     CLASSES = ("background", "circle", "square", "triangle")
+    fixed_items = True  # item i is the same on every read (segedu.loading may hold them on the device)
     num_classes = 4
     in_channels = 3
 
@@ -187,6 +188,7 @@ class Cells(Dataset):
         self._weights = {}  # weight maps of un-augmented items, computed once
         self._cells = {} if cache else None  # i -> (image, instances) before noise and augmentation
         self._items = {} if cache and not self.augment else None  # i -> the whole item
+        self.fixed_items = not self.augment  # a new deformation on every read is not a fixed item
 
     def __len__(self) -> int:
         return self.n

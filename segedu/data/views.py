@@ -58,6 +58,10 @@ class RandomCrops(Dataset):
         self.in_channels = getattr(dataset, "in_channels", None)
         self.CLASSES = getattr(dataset, "CLASSES", None)
 
+    @property
+    def fixed_items(self) -> bool:  # the crops are fixed; their pixels are as fixed as the data set's
+        return bool(getattr(self.dataset, "fixed_items", False))
+
     def __len__(self) -> int:
         return self.n
 
@@ -79,6 +83,10 @@ class Binary(Dataset):
     def __init__(self, dataset):
         self.dataset = dataset
         self.in_channels = getattr(dataset, "in_channels", None)
+
+    @property
+    def fixed_items(self) -> bool:
+        return bool(getattr(self.dataset, "fixed_items", False))
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -207,6 +207,8 @@ class CenterPixelPatches(Dataset):
     the background, which covers most pixels, would dominate training.
     """
 
+    fixed_items = True  # the patches are cut once, here (segedu.loading may hold them on the device)
+
     def __init__(self, dataset, patch_size: int = 25, n: int = 10_000, seed: int = 0, balanced: bool = True):
         if patch_size % 2 == 0:
             raise ValueError(f"patch_size must be odd, got {patch_size}")
