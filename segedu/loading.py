@@ -30,8 +30,9 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 __all__ = ["DeviceBatches", "batches", "preload_tensors", "PRELOAD_BYTES"]
 
 #: The most a preloaded data set may take: on the CPU (a second copy beside the data set's own
-#: cache), and on a GPU (also at most a fifth of its free memory).
-PRELOAD_BYTES = {"cpu": 1 * 2**30, "cuda": 4 * 2**30}
+#: cache, so kept small: there the gain is only the Python of building each batch), and on a GPU
+#: (also at most a fifth of its free memory).
+PRELOAD_BYTES = {"cpu": 256 * 2**20, "cuda": 4 * 2**30}
 
 
 class DeviceBatches:

@@ -359,7 +359,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         seed: int = 0, max_steps: int | None = None, max_seconds: float | None = None,
         num_classes: int | None = None,
         checkpoint=None, channels_last="auto", on_epoch_end=None, state: TrainState | None = None,
-        distributed: bool = False, preload="auto") -> History:
+        distributed: bool = False, preload="auto", augment=None) -> History:
     """Train ``model`` on ``train_data`` with Adam and return a :class:`History`.
 
     Args:
@@ -397,6 +397,10 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         preload: ``"auto"``: when the data set's items are fixed and fit in memory, hold it on the
             training device and cut the batches from there (:mod:`segedu.loading`; the same
             batches in the same order as the DataLoader it replaces); ``False``: always a DataLoader.
+        augment: optional ``augment(x, *targets) -> (x, *targets)`` applied to every training
+            batch on the device, e.g. :class:`segedu.data.BatchAugment` (flips, crops, the elastic
+            deformation in torch): with ``preload`` the batches stay fixed and the augmentation is
+            new at every step.
 
     Bad input is refused before it can do harm, with a message that names it: empty data sets,
     NaN or Inf in any batch's images, masks or weight maps (training and validation data: a NaN in
@@ -444,6 +448,8 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss=None, epochs: int =
         batches = bar_cls(loader, desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=0.5) if bar_cls else loader
         for batch in batches:
             x, *targets = (t.to(dev, non_blocking=True) for t in batch)
+            if augment is not None:
+                x, *targets = augment(x, *targets)
             if not memory_checked:  # before the first step allocates anything: refuse what cannot fit
                 check_training_memory(model, tuple(x.shape), dev, x.dtype if x.is_floating_point() else torch.float32)
                 memory_checked = True

@@ -50,3 +50,18 @@ def test_fit_trains_the_same_weights_with_and_without_preloading(make, build):
         fit(model, make(), epochs=2, batch_size=4, device="cpu", progress=False, seed=3, preload=preload)
         weights.append([p.detach().clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+def test_fit_applies_a_batch_augmentation_to_every_training_batch():
+    from segedu.data import BatchAugment
+
+    aug, calls = BatchAugment(seed=0), []
+
+    def counted(x, *targets):
+        calls.append(x.shape)
+        return aug(x, *targets)
+
+    torch.manual_seed(0)
+    model = UNet(3, 4, depth=1, base_channels=4, padding="same")
+    fit(model, Shapes(8, size=32, seed=1), epochs=2, batch_size=4, device="cpu", progress=False, augment=counted)
+    assert calls == [torch.Size([4, 3, 32, 32])] * 4  # 2 batches x 2 epochs, on the device, before the step

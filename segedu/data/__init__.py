@@ -9,6 +9,7 @@ everywhere, so every chapter runs offline and deterministically.
     camvid.py     CamVid, SegNet's 11-class street scenes, downloaded and checksummed likewise
     views.py      RandomCrops, Binary: other views of a dataset (chapters 5 and 6)
     folder.py     ImageFolder, read_image, read_mask: your own images and masks (appendix)
+    augment.py    BatchAugment: flips, crops and the elastic deformation, batched in torch on the device
 
 Introduced in chapter 1 (``Shapes``).
 """
@@ -20,8 +21,12 @@ from .folder import IMAGE_EXTENSIONS, ImageFolder, list_images, read_image, read
 from .isbi2012 import ISBI2012, ISBI2012_FOLDER, ISBI2012_SHA256, ISBI2012_URL, data_root
 from .synthetic import Cells, Shapes, elastic_deform
 from .views import Binary, RandomCrops
+from .augment import (BatchAugment, coarse_displacements, elastic_deform_batch, elastic_field, random_crops,
+                      random_flips, warp)
 
 
 __all__ = ["Shapes", "Cells", "elastic_deform", "ISBI2012", "RandomCrops", "data_root", "Binary", "ImageFolder",
            "read_image", "read_mask", "list_images", "IMAGE_EXTENSIONS", "ISBI2012_URL", "ISBI2012_SHA256",
-           "ISBI2012_FOLDER", "CamVid", "CAMVID_URL", "CAMVID_SHA256", "CAMVID_FOLDER"]
+           "ISBI2012_FOLDER", "CamVid", "CAMVID_URL", "CAMVID_SHA256", "CAMVID_FOLDER",
+           "BatchAugment", "coarse_displacements", "elastic_deform_batch", "elastic_field", "random_crops",
+           "random_flips", "warp"]

@@ -12,6 +12,14 @@ before any training starts.
   image in ``[0, 1]`` or an integer ``[H, W]`` mask of class indices.
 * :class:`ImageFolder`: ``root/images`` with ``root/masks``, every pair checked.
 
+Decoding a PNG or TIFF costs milliseconds per item, every epoch. So :class:`ImageFolder` decodes an
+item once, on its first read, and keeps the result (``cache``): later reads cost a copy. A folder
+can be larger than memory, so by default (``cache="auto"``) it keeps items only when the whole
+folder, decoded, fits in :data:`CACHE_BYTES` (its size is known before anything is decoded: every
+item's height and width are read when the folder is checked); ``cache=True`` keeps them whatever
+the size, ``cache=False`` never. Caching changes no value: reads return copies, so changing a
+returned item in place does not change the next read.
+
 How pixel values become ``[0, 1]``, by the file's real bit depth and value range:
 
 * 8-bit images (grey, RGB, palette, ...) are divided by 255, 16-bit ones by 65535 (also when
@@ -41,12 +49,16 @@ from torch.utils.data import Dataset
 
 from ..checks import check_int_at_least
 
-__all__ = ["ImageFolder", "read_image", "read_mask", "list_images", "find_images", "count_pages", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageFolder", "read_image", "read_mask", "list_images", "find_images", "count_pages", "IMAGE_EXTENSIONS",
+           "CACHE_BYTES"]
 
 #: File types :class:`ImageFolder` reads (through Pillow); other files in the folders are ignored.
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 _MASK_MODES = ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+#: With ``cache="auto"``, :class:`ImageFolder` keeps its decoded items when they take at most this
+#: many bytes in all (float32 images, masks as 8-bit integers up to 256 classes, else 32-bit).
+CACHE_BYTES = 1 * 2**30
 
 
 def list_images(folder):
@@ -344,9 +356,10 @@ class ImageFolder(Dataset):
     A multi-page TIFF (a stack) pairs with a mask stack of as many pages, and each page is an item.
     Image values are checked too (NaN pixels, float values out of range: see the module's rules).
 
-    Items are ``(image float32 [C, H, W] in [0, 1], mask int64 [H, W])``; images are read when an
-    item is read (nothing is cached), so the folder may be larger than memory. ``files[i]``,
-    ``pages[i]`` (``None`` for a single-page file) and ``sizes[i]`` describe item ``i``.
+    Items are ``(image float32 [C, H, W] in [0, 1], mask int64 [H, W])``. An item is decoded on its
+    first read and, if ``cache`` allows, kept for later reads (which return copies). ``files[i]``,
+    ``pages[i]`` (``None`` for a single-page file) and ``sizes[i]`` describe item ``i``;
+    ``decoded_bytes`` is what keeping every item takes, ``cached`` whether items are kept.
 
     Args:
         root: the folder holding ``images/`` and ``masks/``.
@@ -354,11 +367,17 @@ class ImageFolder(Dataset):
         binary: read every non-zero mask value as 1 (masks saved as 0 / 255).
         channels: 1 or 3; default: 1 when every image is grey-scale, else 3 (grey images are then
             repeated to RGB).
+        cache: ``"auto"`` (keep decoded items when ``decoded_bytes <= CACHE_BYTES``, 1 GiB), ``True``
+            (keep them, however large the folder), ``False`` (decode on every read: a folder larger
+            than memory). Each ``DataLoader`` worker process keeps its own cache.
 
     Introduced in the appendix "Beyond the course: training on your data".
     """
 
-    def __init__(self, root, num_classes: int | None = None, binary: bool = False, channels: int | None = None):
+    def __init__(self, root, num_classes: int | None = None, binary: bool = False, channels: int | None = None,
+                 cache="auto"):
+        if cache not in ("auto", True, False):
+            raise ValueError(f"cache must be 'auto', True or False, got {cache!r}")
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"data folder {self.root} does not exist (expected {self.root}/images and "
@@ -446,16 +465,27 @@ class ImageFolder(Dataset):
         self.binary, self.num_classes = bool(binary), num_classes
         self.in_channels = channels or (1 if grey else 3)
         self.CLASSES = tuple(f"class {k}" for k in range(num_classes))
+        self._mask_dtype = torch.uint8 if num_classes <= 256 else torch.int32  # how a kept mask is stored
+        self.decoded_bytes = sum(h * w * (4 * self.in_channels + self._mask_dtype.itemsize) for h, w in self.sizes)
+        self.cached = cache is True or (cache == "auto" and self.decoded_bytes <= CACHE_BYTES)
+        self._items = {}  # i -> (image float32, mask uint8/int32), filled on first read when cached
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int):
+        i = range(len(self.files))[i]  # negative indices count from the end; out of range raises IndexError
+        if i in self._items:
+            image, mask = self._items[i]
+            return image.clone(), mask.long()  # copies: the caller may change them in place
         (image_path, mask_path), page = self.files[i], self.pages[i]
         mask = read_mask(mask_path, page)
         if self.binary:
             mask = (mask > 0).astype(np.int64)
-        return read_image(image_path, self.in_channels, page), torch.from_numpy(mask)
+        image, mask = read_image(image_path, self.in_channels, page), torch.from_numpy(mask)
+        if self.cached:
+            self._items[i] = (image.clone(), mask.to(self._mask_dtype))
+        return image, mask
 
     def __repr__(self) -> str:
         return f"ImageFolder({str(self.root)!r}, {len(self)} pairs, num_classes={self.num_classes})"

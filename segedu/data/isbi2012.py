@@ -135,6 +135,7 @@ class ISBI2012(Dataset):
     CLASSES = ("membrane", "cell")
     num_classes = 2
     in_channels = 1
+    fixed_items = True  # decoded once, the same slices on every read (segedu.loading may hold them on the device)
     SPLITS = {"train": range(0, 24), "val": range(24, 30), "all": range(0, 30)}
 
     def __init__(self, root=None, split: str = "train", download: bool = True):
@@ -195,7 +196,7 @@ class ISBI2012(Dataset):
             image = np.asarray(Image.open(image_path).convert("L"), dtype=np.float32) / 255.0
             label = (np.asarray(Image.open(label_path).convert("L")) > 127).astype(np.int64)
             self._cache[k] = (torch.from_numpy(image)[None], torch.from_numpy(label))
-        return self._cache[k]
+        return tuple(t.clone() for t in self._cache[k])  # a copy: the caller may change it in place
 
     def __repr__(self) -> str:
         return f"ISBI2012(split={self.split!r}, {len(self)} slices from {self.folder})"
