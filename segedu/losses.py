@@ -136,49 +136,79 @@ def _probabilities(logits: torch.Tensor, target: torch.Tensor):
     return logits.softmax(1), onehot
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """``1 - soft Dice``, from probabilities (not thresholded masks), per image, then averaged.
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
+                   reduction: str = "image") -> torch.Tensor:
+    """``1 - soft Dice``, from probabilities (not thresholded masks).
 
-    For image ``b`` and class ``c``: ``(2 sum(p y) + s) / (sum(p) + sum(y) + s)`` over its pixels,
-    with ``p`` the predicted probability (sigmoid of a binary logit, or softmax over classes) and
-    ``y`` the target. The smoothing ``s`` (1 by default) makes the loss defined when a class is
-    absent from both prediction and target (Dice 1, loss 0) and keeps gradients finite. For
-    several classes, the mean over classes.
+    For class ``c``: ``(2 sum(p y) + s) / (sum(p) + sum(y) + s)``, with ``p`` the predicted
+    probability (sigmoid of a binary logit, or softmax over classes) and ``y`` the target. The
+    smoothing ``s`` (1 by default) makes the loss defined when a class is absent from both
+    prediction and target (Dice 1, loss 0) and keeps gradients finite. For several classes, the
+    mean over classes.
+
+    Args:
+        reduction: over which pixels the sums run.
+
+            * ``"image"`` (default): one Dice per image (the sums over its pixels), then the mean
+              over the images of the batch: the UNet++ paper's 2018 equation, a sum over images
+              ``b``. Every image weighs the same, whatever the size of its object.
+            * ``"batch"``: one Dice over all pixels of the whole batch, flattened: the official
+              UNet++ implementation (``dice_coef`` on ``K.flatten``) and the 2019 paper's "N = all
+              pixels of the batch". Images weigh by their foreground: a missed small object costs
+              little next to a large one, and the value depends on what else is in the batch.
+
+            The two agree for a batch of one image.
     """
+    if reduction not in ("image", "batch"):
+        raise ValueError(f"reduction must be 'image' (one Dice per image, averaged) or 'batch' (one Dice over "
+                         f"the whole flattened batch), got {reduction!r}")
     p, y = _probabilities(logits, target)
-    inter = (p * y).sum((2, 3))
-    dice = (2 * inter + smooth) / (p.sum((2, 3)) + y.sum((2, 3)) + smooth)  # [N, C]
+    dims = (2, 3) if reduction == "image" else (0, 2, 3)
+    inter = (p * y).sum(dims)
+    dice = (2 * inter + smooth) / (p.sum(dims) + y.sum(dims) + smooth)  # [N, C] per image, [C] per batch
     return 1 - dice.mean()
 
 
 class BCEDiceLoss(torch.nn.Module):
     """The UNet++ paper's hybrid loss: binary cross entropy plus soft Dice.
 
-    The paper (Zhou et al. 2018, eq. 1) writes, for a batch of ``N`` images with flattened targets
-    ``Y_b`` and predicted probabilities ``P_b``:
-    ``L = -1/N sum_b ( 1/2 * Y_b log P_b + 2 Y_b P_b / (Y_b + P_b) )``.
-    We implement it as ``bce_weight * BCE + (1 - Dice)``, with ``bce_weight = 1/2``:
+    The paper states it twice. The 2018 version (eq. 1) sums over the ``N`` images of a batch,
+    with flattened targets ``Y_b`` and predicted probabilities ``P_b``:
+    ``L = -1/N sum_b ( 1/2 * Y_b log P_b + 2 Y_b P_b / (Y_b + P_b) )``; the 2019 version sums over
+    the ``N`` pixels of the whole batch and the ``C`` classes, without the 1/2:
+    ``L = -1/N sum_c sum_n ( y log p + 2 y p / (y^2 + p^2) )``. Read literally, neither is a
+    loss one can train with (per pixel, the second term is 0 on every background pixel, so it
+    cannot tell a perfect mask from an all-foreground one); both are shorthand for what the
+    official code computes: ``0.5 * BCE - Dice``, with one Dice over the flattened batch.
+    We implement ``bce_weight * BCE + (1 - Dice)``, with ``bce_weight = 1/2``:
 
-    * the first term is the usual mean binary cross entropy over all pixels of the batch (the
-      paper's shorthand ``Y log P`` stands for it);
-    * the second is ``1 - `` the soft Dice coefficient of each image, averaged over the batch —
-      subtracting from 1 only shifts the loss by a constant (same gradients) so that it is
-      non-negative, and the smoothing of :func:`soft_dice_loss` keeps it defined on empty masks.
+    * the first term is the usual mean binary cross entropy over all pixels of the batch (both
+      ``y log p`` and ``(1 - y) log(1 - p)``: the papers' ``Y log P`` stands for it);
+    * the second is ``1 -`` the soft Dice of :func:`soft_dice_loss`, per image and averaged over
+      the batch (``reduction="image"``, the default and the 2018 equation's reading) or over the
+      whole flattened batch (``reduction="batch"``, the official implementation). Subtracting
+      from 1 only shifts the loss by a constant (same gradients) so that it is non-negative, and
+      the smoothing keeps it defined on empty masks.
 
     Works for one logit per pixel (the paper's binary tasks) and, with softmax and cross entropy,
     for several classes.
     """
 
-    def __init__(self, bce_weight: float = 0.5, smooth: float = 1.0):
+    def __init__(self, bce_weight: float = 0.5, smooth: float = 1.0, reduction: str = "image"):
         super().__init__()
-        self.bce_weight, self.smooth = bce_weight, smooth
+        if reduction not in ("image", "batch"):
+            raise ValueError(f"reduction must be 'image' or 'batch', got {reduction!r}")
+        self.bce_weight, self.smooth, self.reduction = bce_weight, smooth, reduction
+
+    def extra_repr(self) -> str:
+        return f"bce_weight={self.bce_weight}, smooth={self.smooth}, reduction={self.reduction!r}"
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
         if logits.shape[1] == 1:
             ce = F.binary_cross_entropy_with_logits(logits[:, 0], target.to(logits.dtype))
         else:
             ce = F.cross_entropy(logits, target.long())
-        return self.bce_weight * ce + soft_dice_loss(logits, target, self.smooth)
+        return self.bce_weight * ce + soft_dice_loss(logits, target, self.smooth, self.reduction)
 
 
 class DeepSupervisionLoss(torch.nn.Module):

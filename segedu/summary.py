@@ -75,7 +75,7 @@ def pareto_front(summary: list[dict], cost: str = "infer_ms_per_image", score: s
 # Metrics where a larger value is better: only for these does format_verdict say "better". For a
 # cost (milliseconds, seconds, parameters) it says "higher" and lets the reader draw the conclusion.
 _HIGHER_IS_BETTER = {"mean_iou", "dice", "pixel_accuracy", "foreground_iou", "membrane_dice", "membrane_iou",
-                     "boundary_accuracy", "cells_recovered"}
+                     "boundary_accuracy", "cells_recovered", "average_precision", "best_threshold_dice"}
 
 
 def _regularized_beta(x: float, a: float, b: float) -> float:

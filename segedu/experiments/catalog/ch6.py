@@ -83,3 +83,75 @@ register(Experiment(
                       for a, b in ((1, 2), (2, 3), (3, 4), (1, 4))),
     seeds=tuple(range(8)), steps=CH6["depth_steps"], batch_size=CH6["batch_size"], lr=CH6["lr"], n_test=N_TEST,
 ))
+
+
+# Soft Dice per image or per batch (issue 15). The UNet++ paper's 2018 equation sums the Dice over
+# the images of a batch (our default, BCEDiceLoss()); its official code computes one Dice over the
+# whole flattened batch (BCEDiceLoss(reduction="batch")). Does it matter here? BCE alone is the
+# baseline, and three threshold-free columns sit beside Dice at threshold 0.5: with 5% foreground a
+# BCE model is favoured to under-segment at 0.5, which a fixed threshold charges to the loss.
+
+import torch  # noqa: E402
+
+from ...losses import BCEDiceLoss  # noqa: E402
+
+
+def _pixel_ranking(scores, masks):
+    """True and false positives over every test pixel, ranked by the foreground logit: one point per
+    distinct score (tied pixels enter together), and the number of foreground pixels."""
+    z = scores[:, 0].flatten().double()
+    y = (masks == 1).flatten().double()
+    z, order = torch.sort(z, descending=True, stable=True)
+    y = y[order]
+    tp, fp = torch.cumsum(y, 0), torch.cumsum(1 - y, 0)
+    last = torch.ones_like(z, dtype=torch.bool)
+    last[:-1] = z[1:] != z[:-1]
+    return tp[last], fp[last], y.sum()
+
+
+def average_precision(scores, masks, test=None) -> float:
+    """Pixel-level average precision of the foreground (area under the precision-recall curve, as a
+    step sum): how well the probabilities rank foreground above background, at every threshold."""
+    tp, fp, positives = _pixel_ranking(scores, masks)
+    precision, recall = tp / (tp + fp), tp / positives
+    return float((torch.diff(recall, prepend=recall.new_zeros(1)) * precision).sum())
+
+
+def best_threshold_dice(scores, masks, test=None) -> float:
+    """Foreground Dice over the test set at the best threshold (chosen on the test set itself: an
+    upper bound that takes the threshold out of the comparison, not a result to report as Dice)."""
+    tp, fp, positives = _pixel_ranking(scores, masks)
+    return float((2 * tp / (tp + fp + positives)).max())
+
+
+def foreground_ratio(scores, masks, test=None) -> float:
+    """Predicted foreground pixels at threshold 0.5 (logit > 0) over true foreground pixels:
+    below 1, the model under-segments; above 1, it over-segments."""
+    return float((scores[:, 0] > 0).sum() / (masks == 1).sum())
+
+
+def _bce_dice_batch():
+    """The hybrid loss with one soft Dice over the whole flattened batch (the official UNet++ code)."""
+    return BCEDiceLoss(reduction="batch")
+
+
+register(Experiment(
+    name="ch6-dice-reduction",
+    question="Does it matter whether soft Dice is computed per image and averaged (the 2018 equation) or once "
+             "over the whole flattened batch (the official code), and does the hybrid loss's gain over BCE "
+             "survive threshold-free metrics?",
+    chapter="06_unetpp",
+    models=lambda: {"BCE": ModelSpec(_small_unetpp("batch")),
+                    "BCE + Dice (per image)": ModelSpec(_small_unetpp("batch"), fit_kwargs={"loss": bce_dice()}),
+                    "BCE + Dice (batch)": ModelSpec(_small_unetpp("batch"), fit_kwargs={"loss": _bce_dice_batch()})},
+    data=_small_foreground,
+    comparisons=(("BCE + Dice (batch)", "BCE + Dice (per image)", "dice"),
+                 ("BCE + Dice (batch)", "BCE + Dice (per image)", "average_precision"),
+                 ("BCE + Dice (batch)", "BCE", "dice"),
+                 ("BCE + Dice (per image)", "BCE", "average_precision"),
+                 ("BCE + Dice (per image)", "BCE", "best_threshold_dice"),
+                 ("BCE + Dice (per image)", "BCE", "foreground_ratio")),
+    seeds=tuple(range(8)), steps=CH6["loss_steps"], batch_size=CH6["batch_size"], lr=CH6["lr"], n_test=N_TEST,
+    metrics=lambda: {"average_precision": average_precision, "best_threshold_dice": best_threshold_dice,
+                     "foreground_ratio": foreground_ratio},
+))
