@@ -5,7 +5,7 @@
 # [transposed convolution](../book/glossary.md#transposed-convolution) is upsampling with a
 # *learnable* kernel. This chapter builds it three ways and checks that they agree: as overlap-add
 # (every input value stamps a scaled copy of the kernel into the output), as the transpose of the
-# matrix of a convolution (the 1D derivation $y = Xa$, then $X^\top$ — which explains the name),
+# matrix of a convolution (the 1D derivation $b = Xa$, then $X^\top$ — which explains the name),
 # and through its output-size formula. It ends with the
 # [checkerboard artifacts](../book/glossary.md#checkerboard-artifact) that strided transposed
 # convolutions can produce, and the resize-then-convolve remedy {cite}`odena2016checkerboard`.
@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from segedu import transposed, viz
 from segedu.data import Shapes
+from segedu.glue import glue
 from segedu.layers import NearestUpsample
 from segedu.transposed import (bilinear_kernel, conv_matrix, conv_output_size, overlap_count,
                                transposed_conv2d_naive, transposed_output_size)
@@ -108,11 +109,12 @@ print(f"{cases} configurations; largest |naive - conv_transpose2d| "
 #
 # ## The 1D derivation: a convolution is a matrix, and its transpose upsamples
 #
-# Take a kernel $[x, y, z]$ and an input $a = (a_1, a_2, a_3, a_4)$, zero-padded by one at both
-# ends. Every output of the convolution (PyTorch convolves without flipping, i.e. cross-correlates)
-# is a dot product of the kernel with a window of the padded input, so the whole convolution is
-# one matrix product $y = X a$. `conv_matrix` builds $X$; given sympy symbols it returns the
-# symbolic matrix:
+# Take a kernel $[x, y, z]$ (the study notes' letters for the three weights to be learned) and an
+# input $a = (a_1, a_2, a_3, a_4)$, zero-padded by one at both ends. Every output of the convolution
+# (PyTorch convolves without flipping, i.e. cross-correlates) is a dot product of the kernel with a
+# window of the padded input, so the whole convolution is one matrix product $b = X a$. (The notes
+# call the output $y$ as well; here it is $b$, so that $y$ is only ever the kernel's middle weight.)
+# `conv_matrix` builds $X$; given sympy symbols it returns the symbolic matrix:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -121,12 +123,13 @@ a_sym = sympy.Matrix(sympy.symbols("a1:5"))
 X_sym = conv_matrix([kx, ky, kz], input_length=4, stride=1, padding=1)
 print("X =")
 sympy.pprint(X_sym)
-print("\ny = X a =")
+print("\nb = X a =")
 sympy.pprint(X_sym @ a_sym)
 
 # %% [markdown]
 # Row $i$ is the kernel shifted by $i$ positions; the entries that would fall on the padding are
-# cut off (they multiply zeros). Here is how `conv_matrix` fills it:
+# cut off (they multiply zeros), so this $X$ is 4×4 and acts on $a$ itself. Here is how
+# `conv_matrix` fills it:
 
 # %%
 source = inspect.getsource(conv_matrix)
@@ -145,24 +148,59 @@ print("X @ a  =", X @ a)
 print("conv1d =", F.conv1d(a[None, None], kernel[None, None], padding=1)[0, 0])
 
 # %% [markdown]
-# Now transpose. $X$ maps a length-4 vector to a length-4 vector here; with stride 2 it keeps
-# every second row, so it maps 4 values to 2 — a *downsampling*. Its transpose $X^\top$ maps 2
+# ### The notes' form: a 4×6 matrix on the padded input
+#
+# The study notes write the same convolution without cutting anything off: their $X$ is 4×6, every
+# row holds the whole kernel, and it multiplies the *padded* vector $(0, a_1, a_2, a_3, a_4, 0)$.
+# That is a convolution without padding of the 6 padded values, so `conv_matrix` builds it with
+# `padding=0`. Its first and last columns meet only the two padded zeros; dropping them gives the
+# 4×4 $X$ above. The transpose is where the two forms differ: the notes' $X^\top$ is 6×4, so at
+# stride 1 it maps the 4 outputs to **6** values — the length of the padded input. That is the
+# dimension the notes say the transpose "restores", and it is `conv_transpose1d` with `padding=0`.
+# The course's 4×4 form is `conv_transpose1d` with `padding=1`, which cuts one value from each end
+# of those 6 and so maps 4 → 4:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+a_padded_sym = sympy.Matrix([0, *a_sym, 0])
+X_notes_sym = conv_matrix([kx, ky, kz], input_length=6, stride=1, padding=0)  # the notes' 4x6 X
+b_sym = sympy.Matrix(sympy.symbols("b1:5"))
+print("the notes' X (4x6), acting on (0, a1, a2, a3, a4, 0) =")
+sympy.pprint(X_notes_sym)
+print("\nsame outputs as the 4x4 X on a:", (X_notes_sym @ a_padded_sym - X_sym @ a_sym).expand() == sympy.zeros(4, 1))
+print("dropping its first and last column gives the 4x4 X:", X_notes_sym[:, 1:5] == X_sym)
+print("\nX^T b with the notes' X: 4 values -> 6 =")
+sympy.pprint(X_notes_sym.T @ b_sym)
+
+X_notes = conv_matrix(kernel, 6, stride=1, padding=0)
+b = X @ a  # the 4 outputs of the convolution above
+print("\nnumerically, kernel [1, 2, 3], b = X a =", b)
+print("X_notes^T b           =", X_notes.T @ b, "(6 values)")
+print("conv_transpose1d, p=0 =", F.conv_transpose1d(b[None, None], kernel[None, None], padding=0)[0, 0])
+print("X^T b (4x4 form)      =", X.T @ b, "(4 values)")
+print("conv_transpose1d, p=1 =", F.conv_transpose1d(b[None, None], kernel[None, None], padding=1)[0, 0])
+
+# %% [markdown]
+# At stride 1 the transposed convolution restores a length, but it does not upsample anything:
+# the 4×4 form maps 4 → 4, and the notes' 4 → 6 gives back the length of the *padded* input.
+# So the course switches to stride 2, where the transpose is a real upsampling. With stride 2, $X$
+# keeps every second row and maps 4 values to 2 — a *downsampling*. Its transpose $X^\top$ maps 2
 # values back to 4: an *upsampling*, and the input's length is restored. That is the "transposed
 # convolution", and the name says exactly what it is. Symbolically:
 
 # %%
 # NBVAL_CHECK_OUTPUT
 X2_sym = conv_matrix([kx, ky, kz], input_length=4, stride=2, padding=1)
-y_sym = sympy.Matrix(sympy.symbols("y1:3"))
+b2_sym = sympy.Matrix(sympy.symbols("b1:3"))
 print("X (stride 2) =")
 sympy.pprint(X2_sym)
-print("\nX^T y =")
-sympy.pprint(X2_sym.T @ y_sym)
+print("\nX^T b =")
+sympy.pprint(X2_sym.T @ b2_sym)
 
 # %% [markdown]
-# Read the columns of $X^\top$: column $i$ is the kernel placed at position $2i$ — each $y_i$
+# Read the columns of $X^\top$: column $i$ is the kernel placed at position $2i$ — each $b_i$
 # stamps a copy of the kernel into the output, two positions apart. The matrix picture and the
-# overlap-add picture are the same computation. Numerically, $X^\top y$ against PyTorch's
+# overlap-add picture are the same computation. Numerically, $X^\top b$ against PyTorch's
 # `conv_transpose1d`, for stride 1 and 2 and several paddings:
 
 # %%
@@ -176,16 +214,16 @@ for n, k_len, stride, padding in itertools.product(range(3, 13), (1, 2, 3, 4, 5)
     kern = torch.randn(k_len, generator=g, dtype=torch.float64)
     vec = torch.randn(n, generator=g, dtype=torch.float64)
     Xn = conv_matrix(kern, n, stride=stride, padding=padding)
-    y = F.conv1d(vec[None, None], kern[None, None], stride=stride, padding=padding)[0, 0]
+    out = F.conv1d(vec[None, None], kern[None, None], stride=stride, padding=padding)[0, 0]
     r = (n + 2 * padding - k_len) % stride  # the input lengths a strided convolution merges
-    back = F.conv_transpose1d(y[None, None], kern[None, None], stride=stride, padding=padding, output_padding=r)[0, 0]
+    back = F.conv_transpose1d(out[None, None], kern[None, None], stride=stride, padding=padding, output_padding=r)[0, 0]
     assert back.shape == vec.shape  # the transposed convolution restores the input's length
-    worst_fwd = max(worst_fwd, float((Xn @ vec - y).abs().max()))
-    worst_bwd = max(worst_bwd, float((Xn.T @ y - back).abs().max()))
+    worst_fwd = max(worst_fwd, float((Xn @ vec - out).abs().max()))
+    worst_bwd = max(worst_bwd, float((Xn.T @ out - back).abs().max()))
     n_checked += 1
 print(f"{n_checked} (length, kernel, stride, padding) cases")
 print("max |X a - conv1d|             :", "< 1e-12" if worst_fwd < 1e-12 else worst_fwd)
-print("max |X^T y - conv_transpose1d| :", "< 1e-12" if worst_bwd < 1e-12 else worst_bwd)
+print("max |X^T b - conv_transpose1d| :", "< 1e-12" if worst_bwd < 1e-12 else worst_bwd)
 
 # %% [markdown]
 # Both identities hold in every case. Note the `output_padding=r` in the check: a stride-$s$
@@ -272,9 +310,14 @@ print("max |transposed(bilinear kernel) - F.interpolate(bilinear)| away from the
 # %%
 # NBVAL_CHECK_OUTPUT
 configs = [(3, 2), (4, 2), (5, 2), (3, 3)]
+interior_counts = {}
 for k, s in configs:
     inner = overlap_count(6, k, stride=s)[k:-k, k:-k]
-    print(f"kernel {k}, stride {s}: interior overlap counts {sorted(set(inner.int().flatten().tolist()))}")
+    interior_counts[k, s] = sorted(set(inner.int().flatten().tolist()))
+    print(f"kernel {k}, stride {s}: interior overlap counts {interior_counts[k, s]}")
+
+# %%
+glue("ch4_overlap_k3s2", ", ".join(map(str, interior_counts[3, 2])))
 
 # %% alt="Overlap counts of transposed convolutions: kernel 3 stride 2 gives a checkerboard of 1, 2 and 4 overlaps, kernel 4 stride 2 is uniform inside with a thinner border, kernel 5 stride 2 is uneven again, kernel 3 stride 3 is uniform."
 fig, axes = plt.subplots(1, len(configs), figsize=(12, 3))
@@ -286,7 +329,7 @@ for ax, (k, s) in zip(axes, configs):
 fig.tight_layout()
 
 # %% [markdown]
-# With kernel 3 and stride 2 the interior counts alternate 1, 2, 4 — a checkerboard; with kernel 4
+# With kernel 3 and stride 2 the interior counts alternate {glue:text}`ch4_overlap_k3s2` — a checkerboard; with kernel 4
 # (or 3 with stride 3) every interior pixel receives the same number of copies.
 #
 # Even overlap is not the whole story, though. Feed a *constant* image through a layer with
@@ -331,6 +374,11 @@ for kind in KINDS:
     print(f"{kind:<18} constant input, random weights: median checkerboard strength over 20 seeds "
           f"{random_init[kind]:.2f}")
 
+# %%
+glue("ch4_cb_init_k3", random_init["transposed k3 s2"])
+glue("ch4_cb_init_k4", random_init["transposed k4 s2"])
+glue("ch4_cb_init_resize", random_init["resize-conv"])
+
 # %% alt="Output of three random upsamplers for a constant input, as deviation from the mean on one colour scale: transposed convolution with kernel 3 stride 2 shows a strong checkerboard, kernel 4 stride 2 a weaker periodic pattern, resize then convolve none."
 deviations = {}
 for kind in KINDS:
@@ -349,14 +397,17 @@ fig.tight_layout()
 # %% [markdown]
 # With random weights, *both* transposed convolutions turn a constant image into a periodic
 # pattern — including kernel 4, whose overlaps are even: its four phases use four different
-# 2×2 sub-kernels, and nothing forces their sums to agree. Resize-convolution gives exactly 0
-# (printed above): every interior output pixel sees the same 3×3 weights on a constant input.
+# 2×2 sub-kernels, and nothing forces their sums to agree (median strength
+# {glue:text}`ch4_cb_init_k3:.2f` for kernel 3 and {glue:text}`ch4_cb_init_k4:.2f` for kernel 4 over
+# 20 random initialisations). So even overlap removes one cause of the checkerboard, not the
+# pattern. Resize-convolution gives {glue:text}`ch4_cb_init_resize:.2f`: every interior output pixel
+# sees the same 3×3 weights on a constant input.
 #
 # Do the artifacts survive training? Each upsampler sits in the same small network
 # (3×3 convolution, ReLU, the upsampler with `CHANNELS` channels, ReLU, 3×3 convolution) that
-# learns to restore grey-scale `Shapes` images from a 2× average-pooled copy. We train the three
-# for the same number of steps and then measure the checkerboard strength on a constant grey
-# image, and the restoration error on test images:
+# learns to restore grey-scale `Shapes` images from a copy downsampled by 2×2 average pooling. We
+# train the three for the same number of steps and then measure the checkerboard strength on a
+# constant grey image, and the restoration error on test images:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -387,6 +438,11 @@ for kind in KINDS:
 print(f"{'upsampler':<18} {'test MSE':>9} {'checkerboard (constant 0.5)':>28}")
 for kind, (mse, cb) in results.items():
     print(f"{kind:<18} {mse:9.5f} {cb:28.3f}")
+glue("ch4_cb_trained_k3", results["transposed k3 s2"][1])
+glue("ch4_cb_trained_k4", results["transposed k4 s2"][1])
+glue("ch4_cb_trained_resize", results["resize-conv"][1])
+glue("ch4_mse_lo", min(mse for mse, _ in results.values()))
+glue("ch4_mse_hi", max(mse for mse, _ in results.values()))
 
 # %% alt="Top: a 64 by 64 target image and the outputs of the three trained upsamplers, with their test errors. Bottom: the 32 by 32 input and each trained upsampler's output for a constant input: faint checkerboards for the two transposed convolutions, none for resize-conv."
 # NBVAL_IGNORE_OUTPUT
@@ -408,12 +464,17 @@ fig.tight_layout()
 
 # %% [markdown]
 # **What the measurements show.** Training removes most of the pattern, but not all of it. On a
-# constant image, the trained transposed convolutions still differ between the four phases by
-# 1–2% of the mean (checkerboard strength 0.015 for kernel 3 and 0.011 for kernel 4 in the run
-# printed above, against 4.6 and 3.2 at random initialisation); resize-convolution stays exactly
-# flat (0.000), by construction. It also restored the test images best in this run (MSE 0.0015,
-# against 0.0020 for kernel 4 and 0.0025 for kernel 3). So "kernel divisible by the stride" removes
-# the uneven *overlap*, but only resize-convolution removes the periodic pattern altogether.
+# constant image, the trained transposed convolutions still differ between their four phases:
+# checkerboard strength {glue:text}`ch4_cb_trained_k3:.3f` for kernel 3 and
+# {glue:text}`ch4_cb_trained_k4:.3f` for kernel 4 (the phase means differ by that fraction of their
+# average), against {glue:text}`ch4_cb_init_k3:.2f` and {glue:text}`ch4_cb_init_k4:.2f` at random
+# initialisation; resize-convolution stays flat ({glue:text}`ch4_cb_trained_resize:.3f`), by
+# construction. So "kernel divisible by the stride" removes the uneven *overlap*, but only
+# resize-convolution removes the periodic pattern altogether. The three networks restore the test
+# images with errors between {glue:text}`ch4_mse_lo:.4f` and {glue:text}`ch4_mse_hi:.4f` (MSE,
+# printed above); one seed and 16 test images cannot rank them (the course compares models only
+# over 8 or more seeds), and ranking them is not the point here: the constant image isolates the
+# pattern.
 #
 # ## Learnable upsampling: the kernel is trained
 #
@@ -421,7 +482,7 @@ fig.tight_layout()
 # kernel-4, stride-2 layer at the bilinear kernel and train it alone on the same restoration
 # task: it moves away from bilinear interpolation if that lowers the loss.
 
-# %% alt="The 4 by 4 kernel of a transposed convolution: its bilinear initialisation, the kernel after training, and the change, which raises the centre and lowers the corners."
+# %% alt="The 4 by 4 kernel of a transposed convolution: its bilinear initialisation, the kernel after training, and the change: the four centre weights rise, the edge weights fall, and the four corners drop below zero."
 # NBVAL_IGNORE_OUTPUT
 torch.manual_seed(SEED)
 single = nn.ConvTranspose2d(1, 1, 4, stride=2, padding=1, bias=False)
@@ -447,12 +508,57 @@ for ax, (w, title) in zip(axes, [(init_kernel[0, 0], "bilinear initialisation"),
     viz.show_numbers(ax, w.numpy().round(2), title, cmap="RdBu_r", vmin=-lim, vmax=lim, fontsize=8)
 fig.tight_layout()
 
+# %%
+# NBVAL_IGNORE_OUTPUT
+# The kernel's three kinds of entries: the 2x2 centre, the 8 edge entries, the 4 corners.
+centre_mask = torch.zeros(4, 4, dtype=torch.bool)
+centre_mask[1:3, 1:3] = True
+corner_mask = torch.zeros(4, 4, dtype=torch.bool)
+corner_mask[[0, 0, 3, 3], [0, 3, 0, 3]] = True
+edge_mask = ~(centre_mask | corner_mask)
+negative = learned < 0
+for name, mask in (("centre", centre_mask), ("edges", edge_mask), ("corners", corner_mask)):
+    print(f"{name:<8} bilinear {init_kernel[0, 0][mask].mean():.4f} -> trained: mean {learned[mask].mean():+.3f}, "
+          f"range [{learned[mask].min():+.3f}, {learned[mask].max():+.3f}]")
+print("negative entries after training:", int(negative.sum()), "of 16, corners among them:", int((negative & corner_mask).sum()))
+# each of the four stride-2 phases uses a 2x2 sub-kernel (one centre, two edge, one corner entry)
+phase_sums = [float(learned[i::2, j::2].sum()) for i in range(2) for j in range(2)]
+print("sums of the four phase sub-kernels:", [f"{v:.3f}" for v in phase_sums])
+with torch.no_grad():
+    cb_single = checkerboard_strength(single(torch.full((1, 1, 32, 32), 0.5)))
+print(f"checkerboard strength on a constant image: {cb_single:.4f}")
+glue("ch4_k_centre", float(learned[centre_mask].mean()))
+glue("ch4_k_centre_lo", float(learned[centre_mask].min()))
+glue("ch4_k_centre_hi", float(learned[centre_mask].max()))
+glue("ch4_k_edge", float(learned[edge_mask].mean()))
+glue("ch4_k_edge_lo", float(learned[edge_mask].min()))
+glue("ch4_k_edge_hi", float(learned[edge_mask].max()))
+glue("ch4_k_corner", float(learned[corner_mask].mean()))
+glue("ch4_k_negative", "only the four corners" if torch.equal(negative, corner_mask) else
+     f"{int(negative.sum())} of the 16 entries ({int((negative & corner_mask).sum())} of them corners)")
+glue("ch4_k_phase_lo", min(phase_sums))
+glue("ch4_k_phase_hi", max(phase_sums))
+glue("ch4_k_cb", cb_single)
+glue("ch4_k_mse_before", mse_before)
+glue("ch4_k_mse_after", mse_after)
+glue("ch4_k_mse_ratio", mse_after / mse_before)
+
 # %% [markdown]
-# Training moved the kernel well away from bilinear interpolation: the four centre weights grew
-# (0.56 → about 0.9) and the outer ring turned slightly negative — a sharpening filter, which
-# undoes part of the blur of the 2×2 average pooling — and the test error fell by about half
-# (0.0023 → 0.0012 in the run printed above). The kernel of a transposed convolution is a learned
-# upsampling filter, not a fixed interpolation rule.
+# Training moved the kernel well away from bilinear interpolation, and not uniformly. The four
+# centre weights grew from $9/16$ to {glue:text}`ch4_k_centre:.2f` on average (between
+# {glue:text}`ch4_k_centre_lo:.2f` and {glue:text}`ch4_k_centre_hi:.2f`); the eight edge weights
+# shrank from $3/16$ to {glue:text}`ch4_k_edge:.2f` (between {glue:text}`ch4_k_edge_lo:.2f` and
+# {glue:text}`ch4_k_edge_hi:.2f`); and {glue:text}`ch4_k_negative` turned negative, from $1/16$ to
+# {glue:text}`ch4_k_corner:.2f` on average. Read per output pixel (each stride-2 phase uses one
+# 2×2 sub-kernel: one centre, two edge and one corner weight), the learned kernel takes more from
+# the nearest low-resolution pixel and less from its neighbours than bilinear interpolation does,
+# and subtracts a little of the diagonal one: a sharper upsampling, which suits the hard edges of
+# the `Shapes` images. The four sub-kernels still sum to between {glue:text}`ch4_k_phase_lo:.3f` and
+# {glue:text}`ch4_k_phase_hi:.3f`, so a constant image stays nearly constant (checkerboard strength
+# {glue:text}`ch4_k_cb:.4f`): training kept the brightness, and flat regions show only a faint checkerboard.
+# The test error fell from {glue:text}`ch4_k_mse_before:.5f` to {glue:text}`ch4_k_mse_after:.5f`
+# ({glue:text}`ch4_k_mse_ratio:.0%` of the bilinear initialisation's). The kernel of a transposed
+# convolution is a learned upsampling filter, not a fixed interpolation rule.
 #
 # ## Interactive: kernel size, stride and padding
 #
@@ -472,8 +578,10 @@ transposed_conv_explorer(n=6)
 # * A transposed convolution stamps a scaled copy of the kernel for every input value, `stride`
 #   apart, and sums the overlaps; `transposed_conv2d_naive` does this with loops and agrees with
 #   `conv_transpose2d`.
-# * A 1D convolution is $y = Xa$; $X^\top$ maps $y$ back to the length of $a$ and equals
-#   `conv_transpose1d` — hence the name. It restores the shape, not the values.
+# * A 1D convolution is $b = Xa$; $X^\top$ maps $b$ back to the length of $a$ and equals
+#   `conv_transpose1d` — hence the name. It restores the shape, not the values. In the notes' 4×6
+#   form ($X$ on the zero-padded input) $X^\top$ maps 4 → 6, the padded length (`padding=0`); the
+#   course's 4×4 form drops the padded columns (`padding=1`), and a real upsampling needs stride 2.
 # * $n_\text{out} = (n-1)s - 2p + d(k-1) + o + 1$ (with $o$ = `output_padding`), checked against PyTorch;
 #   output channels = number of filters.
 # * Kernels not divisible by the stride overlap unevenly, and even divisible ones can put a
@@ -483,9 +591,9 @@ transposed_conv_explorer(n=6)
 #
 # 1. **Transpose of a stride-1 convolution.** Show with `conv_matrix` that for stride 1 and
 #    padding $p = (k-1)/2$ (odd $k$), $X^\top$ is the matrix of a convolution with the *flipped*
-#    kernel. Which `conv1d` call computes $X^\top y$?
-# 2. **The gradient is the transposed convolution.** For $y = Xa$, $\partial L / \partial a =
-#    X^\top \partial L/\partial y$. Check with autograd that the gradient of `conv1d` with respect
+#    kernel. Which `conv1d` call computes $X^\top b$?
+# 2. **The gradient is the transposed convolution.** For $b = Xa$, $\partial L / \partial a =
+#    X^\top \partial L/\partial b$. Check with autograd that the gradient of `conv1d` with respect
 #    to its input equals `conv_transpose1d` of the upstream gradient (stride 2, padding 1).
 # 3. **Which kernel sizes are safe?** For stride 2 and 3, list the kernel sizes 1–8 whose interior
 #    overlap counts are constant (use `overlap_count`), and state the rule.
@@ -495,16 +603,16 @@ transposed_conv_explorer(n=6)
 k = torch.tensor([1.0, 2.0, 3.0])
 X = conv_matrix(k, 6, padding=1)
 print("X^T == X(flipped kernel):", torch.equal(X.T, conv_matrix(k.flip(0), 6, padding=1)))
-y = torch.randn(6)
-print("X^T y == conv1d(y, flipped k):", torch.allclose(X.T @ y, F.conv1d(y[None, None], k.flip(0)[None, None], padding=1)[0, 0]))
+b = torch.randn(6)
+print("X^T b == conv1d(b, flipped k):", torch.allclose(X.T @ b, F.conv1d(b[None, None], k.flip(0)[None, None], padding=1)[0, 0]))
 
 # %% tags=["hide-cell", "solution"]
 # Solution 2: backpropagating through a convolution applies the transposed convolution.
 a = torch.randn(1, 1, 9, requires_grad=True)
 k = torch.randn(1, 1, 3)
-y = F.conv1d(a, k, stride=2, padding=1)
-upstream = torch.randn_like(y)
-y.backward(upstream)
+b = F.conv1d(a, k, stride=2, padding=1)
+upstream = torch.randn_like(b)
+b.backward(upstream)
 r = (9 + 2 - 3) % 2
 print("grad == conv_transpose1d(upstream):",
       torch.allclose(a.grad, F.conv_transpose1d(upstream, k, stride=2, padding=1, output_padding=r), atol=1e-6))

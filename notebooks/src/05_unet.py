@@ -25,13 +25,19 @@ import inspect
 import os
 import time
 
+import json
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
+import sympy
 import torch
 from scipy import ndimage
 
+import segedu
 from segedu import sizes, viz
 from segedu.data import Cells
+from segedu.glue import glue
 from segedu.losses import unet_weight_map
 from segedu.memory import peak_memory_bytes
 from segedu.models import UNet
@@ -39,7 +45,7 @@ from segedu.tiling import mirror_pad, predict_tiled, tile_layout
 from segedu.widgets import unet_size_calculator, weight_map_explorer
 
 # %%
-# Configuration. The defaults run this part in about a minute on 2 CPU cores.
+# Configuration. The defaults run this part in about a minute and a half on 2 CPU cores.
 # On a GPU: DEPTH = 4, WIDTH = 64 (the paper's network), TILE = 572, BIG = 2048 or 4096.
 SEED = 0
 DEPTH = 3            # poolings of the small networks used for tiling (the paper: 4)
@@ -68,6 +74,10 @@ for m in convs:
     kinds[key] = kinds.get(key, 0) + 1
 print("convolutional layers:", len(convs), kinds)
 print(f"parameters: {sum(p.numel() for p in paper.parameters()):,}")
+
+# %%
+glue("ch5_n_convs", len(convs))
+glue("ch5_params", f"{sum(p.numel() for p in paper.parameters()):,}")
 
 # %% [markdown]
 # The forward pass reads like the paper's Figure 1:
@@ -108,6 +118,25 @@ print(f"input 572x572 -> output {head['size'][0]}x{head['size'][1]}, {head['chan
 #
 # $$x = 16k + 124.$$
 #
+# The study notes derive it from the bottom up: start from $k$, add back the bottom level's two
+# convolutions ($+4$), then undo each pooling ($\times 2$) and the two convolutions above it ($+4$):
+#
+# $$x = 2(2(2(2(k+4)+4)+4)+4)+4 = 2^4 k + 4(2^4 + 2^3 + 2^2 + 2 + 1) = 16k + 124.$$
+#
+# The notes' middle line reads $2^4 + 4(2^4 + 2^3 + 2^2 + 2 + 1)$: the $k$ fell off the first term,
+# and as written it is a constant. The last line is right. sympy expands the nested form:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+k_sym = sympy.Symbol("k")
+nested = 2 * (2 * (2 * (2 * (k_sym + 4) + 4) + 4) + 4) + 4
+series = 4 * (2**4 + 2**3 + 2**2 + 2 + 1)
+print("2(2(2(2(k+4)+4)+4)+4)+4   =", sympy.expand(nested))
+print("2^4 k + 4(2^4 + ... + 1)  =", sympy.expand(2**4 * k_sym + series), "  (the middle line, corrected)")
+print("2^4 + 4(2^4 + ... + 1)    =", 2**4 + series, "         (the notes' middle line: no k)")
+print("k = 28:", nested.subs(k_sym, 28))
+
+# %% [markdown]
 # For 572: $k = 28$, and going up each level doubles and trims 4: $28 \to 52 \to 100 \to 196 \to 388$.
 # The study notes add that $k$ must be **even** "so that the crops divide evenly". Rather than argue,
 # we enumerate: run the real paper network on every input size from 100 to 800 *without* the input
@@ -164,12 +193,25 @@ print("k for these sizes:", ks[:8], "...")
 print("odd k that work:", [k for k in ks if k % 2][:6], "...")
 print("crops (total pixels cut from each skip, level 3 -> 0) over all working sizes:", {runs[s][1] for s in works})
 
+# %%
+(crops_total,) = {runs[s][1] for s in works}  # one set of crops for every working size
+
+
+def in_words(items):
+    """[8, 32, 80, 176] -> '8, 32, 80 and 176'."""
+    items = [str(i) for i in items]
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
+glue("ch5_crops_total", in_words(crops_total))
+glue("ch5_crops_side", in_words([c // 2 for c in crops_total]))
+
 # %% [markdown]
 # **What the enumeration shows.** The network accepts exactly the sizes $x = 16k + 124$ with
 # $k \ge 4$ (smaller $k$ makes a feature map vanish on the way up): 188, 204, 220, …, 572, ….
 # The notes' extra condition is **not** needed: odd $k$ (204, 236, …) work with even poolings and
 # symmetric crops. The last printed line says why: the crops are the *same* for every working size
-# — 8, 32, 80 and 176 pixels, i.e. 4, 16, 40 and 88 per side. At level $\ell$ both the skip and
+# — {glue:text}`ch5_crops_total` pixels, i.e. {glue:text}`ch5_crops_side` per side. At level $\ell$ both the skip and
 # the up-convolved map it meets grow by exactly $2^{4-\ell}$ pixels per unit of $k$, so their
 # difference, the crop, does not depend on $k$ at all — and it is even.
 # `segedu` rejects other sizes before computing anything, naming the nearest valid ones:
@@ -197,6 +239,127 @@ print("nearest valid sizes to 500:", sizes.nearest_valid_input_size(500))
 unet_size_calculator(depth=4)
 
 # %% [markdown]
+# ## Why 572 → 388: the receptive field and the 92-pixel margin
+#
+# The output is smaller than the input by the same amount at every valid size. By the closed form,
+# $k$ gives the input $16k + 124$ and, going up, the output $16(k - 4) + 4 = 16k - 60$: the
+# difference is $184$ whatever $k$ is, so the network loses 92 pixels on every side. The sizes
+# functions agree on every valid size up to 2000:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+lost = {s - sizes.unet_output_size(s) for s in sizes.valid_input_sizes(depth=4, max_size=2000)}
+print("input - output over all valid sizes up to 2000:", lost)
+MARGIN = (572 - sizes.unet_output_size(572)) // 2
+print("margin per side:", MARGIN)
+
+# %% [markdown]
+# Where do the 92 pixels go? The network pads nothing, so it computes an output pixel only where
+# everything that pixel depends on — its *receptive field* — lies inside the input. The function
+# below follows one output column back through the network, layer by layer (a valid 3×3
+# convolution's output $i$ reads inputs $i \ldots i+2$, a pooling's $2i, 2i+1$, a 2×2 up-convolution's
+# $\lfloor i/2 \rfloor$, and every skip enters shifted by half its crop), and returns the first and last
+# input column it depends on. We check it with autograd on a copy of the paper's network with one
+# channel per level, all weights made positive and average pooling in place of max pooling, so that
+# no path can cancel or switch off: the input pixels with a non-zero gradient are then exactly the
+# receptive field. (Max pooling depends on all four pixels of its window too; only its gradient
+# picks one.)
+
+
+# %%
+def receptive_field(p, tile=572, depth=4):
+    """First and last input column that output column p of the valid U-Net depends on."""
+    levels = sizes.unet_levels(tile, depth)
+
+    def back_down(lo, hi, level):  # from the map after the two convolutions of `level` to the input
+        lo, hi = lo, hi + 4
+        for _ in range(level):  # undo a pooling, then the two convolutions of the level above
+            lo, hi = 2 * lo, 2 * hi + 1 + 4
+        return lo, hi
+
+    lo, hi, fields = p, p, []
+    for rec in reversed(levels.up):  # decoder levels 0, 1, ..., depth - 1, walking back from the output
+        lo, hi = lo, hi + 4  # the decoder's two 3x3 convolutions
+        half = rec["crop"] // 2
+        fields.append(back_down(lo + half, hi + half, rec["level"]))  # through the cropped skip
+        lo, hi = lo // 2, hi // 2  # the 2x2 up-convolution
+    fields.append(back_down(lo, hi, depth))  # through the bottom of the U
+    return min(f[0] for f in fields), max(f[1] for f in fields)
+
+
+OUT = sizes.unet_output_size(572)
+fields = [receptive_field(p) for p in range(OUT)]
+widths = [last - first + 1 for first, last in fields]
+reach_left = [p + MARGIN - first for p, (first, last) in enumerate(fields)]  # output p sits at input p + 92
+reach_right = [last - (p + MARGIN) for p, (first, last) in enumerate(fields)]
+
+# %%
+# NBVAL_CHECK_OUTPUT
+torch.manual_seed(SEED)
+rf_probe = UNet(base_channels=1).double()  # the paper's layers, one channel per level
+rf_probe.pool = torch.nn.AvgPool2d(2)
+with torch.no_grad():
+    for prm in rf_probe.parameters():
+        prm.abs_()
+x_rf = torch.rand(1, 1, 572, 572, dtype=torch.float64, requires_grad=True)
+for p in (0, 4, 15, 200, OUT - 1):
+    x_rf.grad = None
+    rf_probe(x_rf)[0, 0, p, p].backward()
+    rows = x_rf.grad[0, 0].abs().sum(1).nonzero().flatten()
+    cols = x_rf.grad[0, 0].abs().sum(0).nonzero().flatten()
+    print(f"output pixel ({p}, {p}): receptive_field {receptive_field(p)}, autograd rows "
+          f"({int(rows.min())}, {int(rows.max())}), columns ({int(cols.min())}, {int(cols.max())})")
+print(f"width of one output pixel's field: {min(widths)} to {max(widths)} input pixels")
+print(f"reach from its own position (input p + {MARGIN}): left {min(reach_left)} to {max(reach_left)}, "
+      f"right {min(reach_right)} to {max(reach_right)}")
+print(f"union of the fields of all {OUT} outputs: columns {min(f[0] for f in fields)} to {max(f[1] for f in fields)}")
+
+# %%
+glue("ch5_margin", MARGIN)
+glue("ch5_rf_min", min(widths))
+glue("ch5_rf_max", max(widths))
+glue("ch5_reach_min", min(reach_left + reach_right))
+glue("ch5_reach_max", max(reach_left + reach_right))
+glue("ch5_rf_union", f"{min(f[0] for f in fields)} to {max(f[1] for f in fields)}")
+
+# %% alt="Left: for every output column of a 572 input, the band of input columns its value depends on; the band starts at the window's first column for the first output and ends at its last column for the last output. Right: how far that field reaches to the left and to the right of the pixel's own position, for the first 64 output columns: a sawtooth with the period of the pooling grid that never drops below the margin."
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+ps = np.arange(OUT)
+ax1.fill_between(ps, [f[0] for f in fields], [f[1] for f in fields], color="#56B4E9", alpha=0.5,
+                 label="receptive field (input columns)")
+ax1.plot(ps, ps + MARGIN, color="k", lw=1, label=f"the pixel's own position, p + {MARGIN}")
+for edge in (0, 571):
+    ax1.axhline(edge, color="#D55E00", ls="--", lw=1)
+ax1.set_xlabel("output column p"), ax1.set_ylabel("input column")
+ax1.set_title("each output column and the input columns it depends on\n(dashed: the 572-pixel window)", fontsize=9)
+ax1.legend(fontsize=8, loc="lower right")
+ax2.step(ps[:64], reach_left[:64], where="mid", label="reach to the left")
+ax2.step(ps[:64], reach_right[:64], where="mid", label="reach to the right")
+ax2.axhline(MARGIN, color="k", ls=":", lw=1, label=f"margin {MARGIN}")
+ax2.set_xlabel("output column p"), ax2.set_ylabel("pixels of context")
+ax2.set_title("how far one pixel's field reaches (first 64 columns)", fontsize=9)
+ax2.set_ylim(MARGIN - 4, max(reach_left + reach_right) + 10)
+ax2.yaxis.get_major_locator().set_params(integer=True)
+ax2.legend(fontsize=8, loc="upper center", ncol=3)
+fig.tight_layout()
+
+# %% [markdown]
+# **What this shows.** One output pixel depends on a field {glue:text}`ch5_rf_min:d` to
+# {glue:text}`ch5_rf_max:d` input pixels wide: the width depends on where the pixel sits on the
+# 16-pixel pooling grid (the sawtooth on the right). Measured from its own position, the field
+# reaches {glue:text}`ch5_reach_min:d` to {glue:text}`ch5_reach_max:d` pixels to each side, never less
+# than the margin of {glue:text}`ch5_margin:d`. And the fields of the 388 outputs together cover
+# input columns {glue:text}`ch5_rf_union` — exactly the 572-pixel window, no more and no less. That
+# is the "why" of 572 → 388: a valid network outputs a pixel only where it has seen all of that
+# pixel's context, and the paper's window is 388 outputs plus the 92 pixels of context each of them
+# is guaranteed on every side. Nothing is invented at the border, unlike a zero-padded network.
+#
+# Overlap-tile follows directly. To predict an output tile, feed the window that extends 92 pixels
+# beyond it on every side. Neighbouring windows therefore overlap by at least 184 pixels, the
+# context that both tiles need; the margin is computed twice, once in each tile — that is the cost
+# of tiling. At the image's border those 92 pixels lie outside the image, and the paper fills them
+# by mirroring the image.
+#
 # ## Overlap-tile: images of any size
 #
 # A valid U-Net predicts only the centre of what it sees: 388 of 572 pixels. To segment a large
@@ -261,9 +424,22 @@ print("tile shifted by 1 pixel, max difference:", f"{(shifted[:, : o - 1, : o - 
 
 # %% [markdown]
 # The point of tiling is memory: a tile's activations are bounded by the tile size, whatever the
-# image size. We measure peak memory (bytes held by PyTorch's allocator during the call) and time
-# for whole-image vs tiled inference of a `BIG`×`BIG` image with the narrow network that the next
-# part trains (the benchmark suite goes to 2048² and 4096²: see the Performance appendix).
+# image size. What it costs in *time* depends on the setting, and two measurements of this course
+# disagreed: an earlier version of this chapter found tiling faster than the whole image on the
+# CPU, while the Performance appendix's CPU benchmark (`segedu.bench`, `tiling`) has the whole
+# image faster {glue:text}`ch5_bench_every`. They did not measure the same thing. The cell below
+# measures a `BIG`×`BIG` image with the narrow network that the next part trains, four ways,
+# interleaved (so that a burst of load on the shared machine hits all four alike):
+#
+# * the whole image, mirror-padded **to the tile grid** (what this chapter measured before: the
+#   padded image that the exactness check above compares against);
+# * the whole image, mirror-padded to the **smallest valid input whose output covers it**
+#   (`sizes.covering_input_size`: what the appendix measures);
+# * overlap-tile with **one** 572 tile per forward pass (this chapter's setting);
+# * overlap-tile with **four** tiles per forward pass (the appendix's setting).
+#
+# It also reads the appendix's stored results (`book/_data/bench/`) and prints both settings side
+# by side. Peak memory is the bytes held by PyTorch's allocator during the call.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -272,26 +448,134 @@ big = torch.rand(1, BIG, BIG)
 big_layout = tile_layout((BIG, BIG), 572, DEPTH)
 Py, Px = big_layout.padded_size
 mg = big_layout.margin
-big_padded = mirror_pad(big[None], mg, Py - BIG - mg, mg, Px - BIG - mg)
+cover = sizes.covering_input_size(BIG, DEPTH)
+cm = (cover - sizes.unet_output_size(cover, DEPTH)) // 2
+whole_inputs = {"whole, padded to the tile grid": mirror_pad(big[None], mg, Py - BIG - mg, mg, Px - BIG - mg),
+                "whole, smallest covering input": mirror_pad(big[None], cm, cover - BIG - cm, cm, cover - BIG - cm)}
+passes = {name: (lambda x=x: net(x)) for name, x in whole_inputs.items()}
+passes["tiled, 1 tile per pass"] = lambda: predict_tiled(net, big, tile_size=572, batch_size=1)
+passes["tiled, 4 tiles per pass"] = lambda: predict_tiled(net, big, tile_size=572, batch_size=4)
+pixels = {name: x.shape[-2] * x.shape[-1] for name, x in whole_inputs.items()}
+pixels["tiled, 1 tile per pass"] = pixels["tiled, 4 tiles per pass"] = big_layout.num_tiles * 572**2
 with torch.no_grad():
-    mem_whole = peak_memory_bytes(lambda: net(big_padded))
-    mem_tiled = peak_memory_bytes(lambda: predict_tiled(net, big, tile_size=572, batch_size=1))
-    times = {"whole": [], "tiled": []}
-    for _ in range(3):  # interleaved, so that a burst of load on the machine hits both alike
-        t0 = time.perf_counter(); net(big_padded); times["whole"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter(); predict_tiled(net, big, tile_size=572, batch_size=1); times["tiled"].append(time.perf_counter() - t0)
-t_whole, t_tiled = np.median(times["whole"]), np.median(times["tiled"])
-print(f"{BIG}x{BIG} image, whole: peak {mem_whole / 2**20:7.0f} MiB, {t_whole:.2f} s (median of 3)")
-print(f"{BIG}x{BIG} image, tiled (572): peak {mem_tiled / 2**20:7.0f} MiB, {t_tiled:.2f} s  ({big_layout.num_tiles} tiles)")
-print(f"whole / tiled: memory {mem_whole / mem_tiled:.1f}x, time {t_whole / t_tiled:.2f}x")
+    peak = {name: peak_memory_bytes(passes[name]) for name in ("whole, smallest covering input", "tiled, 1 tile per pass")}
+    times = {name: [] for name in passes}
+    for _ in range(3):
+        for name, fn in passes.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+t_med = {name: float(np.median(v)) for name, v in times.items()}
+print(f"{BIG}x{BIG} image, U-Net depth {DEPTH}, width {WIDTH}, {torch.get_num_threads()} thread(s), "
+      f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {big_layout.num_tiles} tiles of 572")
+print(f"{'':<32}{'pixels computed':>16}{'time (median of 3)':>20}{'s per Mpx':>11}{'peak memory':>13}")
+for name in passes:
+    mem = f"{peak[name] / 2**20:.0f} MiB" if name in peak else "-"
+    print(f"{name:<32}{pixels[name] / 1e6:>12.2f} Mpx{t_med[name]:>18.2f} s{t_med[name] / (pixels[name] / 1e6):>11.2f}{mem:>13}")
+
+# the appendix's stored CPU and GPU results of the same comparison (python -m segedu bench tiling)
+BENCH = Path(segedu.__file__).resolve().parents[1] / "book" / "_data" / "bench"
+bench = {d: json.loads((BENCH / d / "results.json").read_text()) for d in ("cpu", "cuda")
+         if (BENCH / d / "results.json").exists()}
+for d, res in bench.items():
+    tb = res["benchmarks"]["tiling"]
+    threads = f"{tb['measured']['threads']} thread(s), " if d == "cpu" else ""
+    print(f"\nappendix, {d} ({res['meta']['device_name']}): U-Net depth 4, width {tb['summary']['base_channels']}, "
+          f"{threads}{tb['summary']['tile_batch_size']} tiles per pass, whole image = smallest covering input")
+    for row in tb["rows"]:
+        if row["whole_s"]:
+            print(f"  {row['size']:>5}²: tiled {row['tiled_s']:.3g} s, whole {row['whole_s']:.3g} s, "
+                  f"tiled / whole {row['tiled_s'] / row['whole_s']:.2f}")
+
+# %%
+T_GRID, T_COVER = t_med["whole, padded to the tile grid"], t_med["whole, smallest covering input"]
+T_TILED, T_TILED4 = t_med["tiled, 1 tile per pass"], t_med["tiled, 4 tiles per pass"]
+
+
+def than(t_a, t_b):
+    """'1.71 times faster than' or '1.20 times slower than': a against b."""
+    return f"{t_b / t_a:.2f} times faster than" if t_a < t_b else f"{t_a / t_b:.2f} times slower than"
+
+
+glue("ch5_threads", torch.get_num_threads())
+glue("ch5_isa", torch.backends.cpu.get_cpu_capability())
+glue("ch5_tiles", big_layout.num_tiles)
+glue("ch5_margin_here", big_layout.margin)
+glue("ch5_side_grid", Py)
+glue("ch5_side_cover", cover)
+glue("ch5_px_ratio_grid", pixels["whole, padded to the tile grid"] / pixels["whole, smallest covering input"])
+glue("ch5_px_ratio_tiles", pixels["tiled, 1 tile per pass"] / pixels["whole, smallest covering input"])
+glue("ch5_t_grid", T_GRID)
+glue("ch5_t_cover", T_COVER)
+glue("ch5_t_tiled", T_TILED)
+glue("ch5_t_tiled4", T_TILED4)
+glue("ch5_tiled_vs_grid", than(T_TILED, T_GRID))
+glue("ch5_tiled_vs_cover", than(T_TILED, T_COVER))
+glue("ch5_tiled4_vs_tiled", than(T_TILED4, T_TILED))
+for name, key in (("whole, padded to the tile grid", "grid"), ("whole, smallest covering input", "cover"),
+                  ("tiled, 1 tile per pass", "tiled"), ("tiled, 4 tiles per pass", "tiled4")):
+    glue(f"ch5_spm_{key}", t_med[name] / (pixels[name] / 1e6))
+spm = [t_med[name] / (pixels[name] / 1e6) for name in passes]
+glue("ch5_spm_spread", max(spm) / min(spm))
+glue("ch5_mem_cover", peak["whole, smallest covering input"] / 2**20)
+glue("ch5_mem_tiled", peak["tiled, 1 tile per pass"] / 2**20)
+glue("ch5_mem_ratio", peak["whole, smallest covering input"] / peak["tiled, 1 tile per pass"])
+if "cpu" in bench:
+    rows = [r for r in bench["cpu"]["benchmarks"]["tiling"]["rows"] if r["whole_s"]]
+    at = {r["size"]: r for r in rows}
+    glue("ch5_bench_every", "at every size it measured" if all(r["whole_s"] < r["tiled_s"] for r in rows)
+         else "at some sizes")
+    glue("ch5_bench_threads", bench["cpu"]["benchmarks"]["tiling"]["measured"]["threads"])
+    glue("ch5_bench_batch", bench["cpu"]["benchmarks"]["tiling"]["summary"]["tile_batch_size"])
+    glue("ch5_bench_width", bench["cpu"]["benchmarks"]["tiling"]["summary"]["base_channels"])
+    glue("ch5_bench_tiled", at[1024]["tiled_s"])
+    glue("ch5_bench_whole", at[1024]["whole_s"])
+    glue("ch5_bench_vs", than(at[1024]["tiled_s"], at[1024]["whole_s"]))
+    glue("ch5_bench_mem_small", in_words([f"{r['size']}²" for r in rows if r["whole_peak"] < r["tiled_peak"]]))
+if "cuda" in bench:
+    rows = [r for r in bench["cuda"]["benchmarks"]["tiling"]["rows"] if r["whole_s"]]
+    glue("ch5_gpu_name", bench["cuda"]["meta"]["device_name"])
+    glue("ch5_gpu_width", bench["cuda"]["benchmarks"]["tiling"]["summary"]["base_channels"])
+    glue("ch5_gpu_faster_sizes", in_words([f"{r['size']}²" for r in rows if r["tiled_s"] < r["whole_s"]]))
+    glue("ch5_gpu_slower_sizes", in_words([f"{r['size']}²" for r in rows if r["tiled_s"] >= r["whole_s"]])
+         if any(r["tiled_s"] >= r["whole_s"] for r in rows) else "none")
 
 # %% [markdown]
-# In the run that produced this page the tiled pass needed 6.9 times less peak memory (111 against
-# 758 MiB at 1024²) and was even faster (2.74 s against 4.70 s). That the tiles recompute their
-# overlapping margins costs less here than what the whole-image pass loses to its large
-# intermediate tensors on a CPU. On a GPU the balance is different: on an H100 (Performance
-# appendix) tiling was faster up to 1024² but 1.27 times slower at 2048². The printed numbers are
-# the measurement; the explanation is our reading of it.
+# **Reconciling the two.** The printed settings differ in four ways, and the measurement separates
+# the first two:
+#
+# * **What "whole image" means.** This chapter used to pad the whole image to the tile grid,
+#   {glue:text}`ch5_side_grid:d`² pixels: {glue:text}`ch5_px_ratio_grid:.2f` times the pixels of the
+#   smallest valid input that covers the image ({glue:text}`ch5_side_cover:d`², the appendix's
+#   choice). Against the padded image the tiles were {glue:text}`ch5_tiled_vs_grid` the whole pass
+#   ({glue:text}`ch5_t_tiled:.2f` s against {glue:text}`ch5_t_grid:.2f` s). Against the covering
+#   input, which computes only what the image needs, they were {glue:text}`ch5_tiled_vs_cover` it
+#   ({glue:text}`ch5_t_cover:.2f` s); the {glue:text}`ch5_tiles:d` tiles compute
+#   {glue:text}`ch5_px_ratio_tiles:.2f` times its pixels. The second comparison is the one the
+#   appendix makes.
+# * **Tiles per forward pass.** The same tiles, four per pass as in the appendix, were
+#   {glue:text}`ch5_tiled4_vs_tiled` one per pass ({glue:text}`ch5_t_tiled4:.2f` s).
+# * **Depth and threads.** The appendix's network has depth 4 (margin 92, against
+#   {glue:text}`ch5_margin_here:d` for this chapter's depth 3: a larger share of each 572 tile is
+#   context) and width {glue:text}`ch5_bench_width:d`, and it ran on {glue:text}`ch5_bench_threads:d` threads; this run
+#   used {glue:text}`ch5_threads:d`. Its tiled pass took {glue:text}`ch5_bench_tiled:.2f` s at 1024²,
+#   {glue:text}`ch5_bench_vs` the whole image ({glue:text}`ch5_bench_whole:.2f` s).
+# * **The processor.** The appendix's CPU has AVX-512 (Performance appendix); this run's kernels
+#   report {glue:text}`ch5_isa`.
+#
+# The time per megapixel shows what the comparison turns on: it is not a constant of the network
+# but varies by a factor of {glue:text}`ch5_spm_spread:.1f` between the four ways. A tile pass spends
+# {glue:text}`ch5_spm_tiled:.2f` s per million pixels, four tiles at once
+# {glue:text}`ch5_spm_tiled4:.2f` s, the covering whole image {glue:text}`ch5_spm_cover:.2f` s and the
+# padded one {glue:text}`ch5_spm_grid:.2f` s. So "tiling is faster" or "slower" is not a property of
+# overlap-tile: it depends on how much extra work each side does and on what one pass over more
+# pixels costs on the machine. Memory is the dependable gain: the tiled pass needed
+# {glue:text}`ch5_mem_ratio:.1f` times less peak memory than even the covering whole image
+# ({glue:text}`ch5_mem_tiled:.0f` against {glue:text}`ch5_mem_cover:.0f` MiB) — for a large enough
+# image: in the appendix one whole pass needed less memory than the tiles at
+# {glue:text}`ch5_bench_mem_small`. On the appendix's GPU
+# ({glue:text}`ch5_gpu_name`, width {glue:text}`ch5_gpu_width:d`) tiling was faster at
+# {glue:text}`ch5_gpu_faster_sizes` and slower at {glue:text}`ch5_gpu_slower_sizes`.
 #
 # ## Touching cells and the weight map
 #
@@ -322,10 +606,19 @@ fig.tight_layout()
 # %%
 # NBVAL_CHECK_OUTPUT
 gap = (inst == 0) & ndimage.binary_dilation(inst > 0, iterations=2)  # background within 2 px of a cell
+weight_means = {}
 for sigma in (2, 5, 8):
     ws = unet_weight_map(inst, w0=10, sigma=sigma)
-    print(f"sigma {sigma}: mean weight in cells {ws[inst > 0].mean():.2f}, in gaps between cells {ws[gap].mean():.2f}, "
-          f"in open background {ws[(inst == 0) & ~gap].mean():.2f}")
+    weight_means[sigma] = (ws[inst > 0].mean(), ws[gap].mean(), ws[(inst == 0) & ~gap].mean())
+    print(f"sigma {sigma}: mean weight in cells {weight_means[sigma][0]:.2f}, in gaps between cells "
+          f"{weight_means[sigma][1]:.2f}, in open background {weight_means[sigma][2]:.2f}")
+
+# %%
+for sigma, (w_cells, w_gap, w_open) in weight_means.items():
+    glue(f"ch5_w{sigma}_gap", float(w_gap))
+    glue(f"ch5_w{sigma}_open", float(w_open))
+glue("ch5_w_cells_lo", float(min(m[0] for m in weight_means.values())))
+glue("ch5_w_cells_hi", float(max(m[0] for m in weight_means.values())))
 
 # %% [markdown]
 # ### Interactive: the weight-map explorer
@@ -336,12 +629,14 @@ weight_map_explorer(inst)
 
 # %% [markdown]
 # $w_0$ scales the border term; $\sigma$ sets how far from the gaps it reaches. The table above
-# measures it. With $\sigma = 2$ the border term stays in the gaps (their mean weight 1.63, open
-# background 1.01); with the paper's $\sigma = 5$ the gaps average 6.13 and the open background
-# 1.29; with $\sigma = 8$ the gaps reach 8.06 but the open background rises to 1.90 — the term
-# starts to spread beyond the gaps it is meant for. (Cells get weight 1.00 throughout: the border
-# term is added on background pixels only, see the `border_on` argument, and here the two classes
-# are almost equally frequent, so $w_c \approx 1$.)
+# measures it. With $\sigma = 2$ the border term stays in the gaps (their mean weight
+# {glue:text}`ch5_w2_gap:.2f`, open background {glue:text}`ch5_w2_open:.2f`); with the paper's
+# $\sigma = 5$ the gaps average {glue:text}`ch5_w5_gap:.2f` and the open background
+# {glue:text}`ch5_w5_open:.2f`; with $\sigma = 8$ the gaps reach {glue:text}`ch5_w8_gap:.2f` but the
+# open background rises to {glue:text}`ch5_w8_open:.2f` — the term starts to spread beyond the gaps
+# it is meant for. (Cells get a mean weight of {glue:text}`ch5_w_cells_lo:.2f` at every $\sigma$: the
+# border term is added on background pixels only, see the `border_on` argument, and here the two
+# classes are almost equally frequent, so $w_c \approx 1$.)
 #
 # ### Elastic deformation
 #
@@ -363,14 +658,19 @@ fig.tight_layout()
 # %% [markdown]
 # ## Summary
 #
-# * The paper's U-Net has 23 convolutional layers and 31,030,658 parameters (counted, and in
-#   `tests/test_unet.py` also computed from the layer shapes alone); a 572×572 input gives a
-#   388×388 output because every unpadded convolution trims the border.
+# * The paper's U-Net has {glue:text}`ch5_n_convs:d` convolutional layers and {glue:text}`ch5_params`
+#   parameters (counted, and in `tests/test_unet.py` also computed from the layer shapes alone); a
+#   572×572 input gives a 388×388 output because every unpadded convolution trims the border.
+# * 572 → 388 is the receptive field at work: every output pixel sees at least
+#   {glue:text}`ch5_margin:d` pixels of context on each side, and the 572 window is exactly the union
+#   of its 388 outputs' receptive fields. Overlap-tile feeds each output tile that context.
 # * Valid inputs are exactly $x = 16k + 124$ with $k \ge 4$ — measured by running the network on
-#   every size from 100 to 800. The notes' "k must be even" is not needed: the crops (4, 16, 40,
-#   88 pixels per side) are the same for every $k$.
+#   every size from 100 to 800. The notes' "k must be even" is not needed: the crops
+#   ({glue:text}`ch5_crops_side` pixels per side) are the same for every $k$. (The notes' derivation
+#   also drops a $k$: $2^4 k + 4(\dots)$, not $2^4 + 4(\dots)$.)
 # * Overlap-tile with tiles on the pooling grid reproduces whole-image inference exactly, with
-#   memory bounded by the tile; a tile shifted by one pixel does not.
+#   memory bounded by the tile; a tile shifted by one pixel does not. Whether it is also faster
+#   depends on the setting (what the whole pass is padded to, tiles per pass, depth, threads).
 # * The weight map puts the loss on the gaps between touching cells; $\sigma$ decides how far it
 #   reaches.
 #
