@@ -37,8 +37,10 @@ from .runner import compare
 
 __all__ = ["Experiment", "ExperimentResult", "EXPERIMENTS", "register", "run", "reproduce", "StoredResultDrift", "STORE"]
 
-#: Where stored results live in a checkout of the course (absent in an installed package).
-STORE = Path(__file__).resolve().parents[2] / "book" / "_data" / "experiments"
+#: Where stored results live: inside the package (so that ``pip install`` brings them, and a
+#: chapter on Colab reads them instead of training for hours); the book's ``book/_data/experiments``
+#: is a link to this folder.
+STORE = Path(__file__).resolve().parent / "stored"
 SCHEMA_VERSION = 1
 
 

@@ -41,7 +41,9 @@ register(Experiment(
     data=_small_foreground,
     comparisons=(("BCE + Dice", "BCE", "dice"), ("BCE + Dice", "BCE", "foreground_iou"),
                  ("BCE + Dice", "BCE", "pixel_accuracy")),
-    seeds=tuple(range(10)), steps=CH6["loss_steps"], batch_size=CH6["batch_size"], lr=CH6["lr"], n_test=N_TEST,
+    # 30 seeds: with 10 the verdict was resolved in one memory format and not in the other (chapter 7's
+    # rounding check); one run per seed spreads widely on this small foreground
+    seeds=tuple(range(30)), steps=CH6["loss_steps"], batch_size=CH6["batch_size"], lr=CH6["lr"], n_test=N_TEST,
 ))
 
 register(Experiment(
