@@ -292,8 +292,11 @@ def seeds_to_resolve(v: dict, max_seeds: int = 10_000) -> int | None:
     if v["mean_diff"] == 0:
         return None
     # half-width = t(n-1) * sd / sqrt(n)  ->  recover sd from the stored interval
-    sd = (v["ci_high"] - v["ci_low"]) / 2 * math.sqrt(n) / student_t_quantile((1 + v.get("level", 0.95)) / 2, n - 1)
-    for m in range(n + 1, max_seeds + 1):
-        if student_t_quantile((1 + v.get("level", 0.95)) / 2, m - 1) * sd / math.sqrt(m) < abs(v["mean_diff"]):
+    p = (1 + v.get("level", 0.95)) / 2
+    sd = (v["ci_high"] - v["ci_low"]) / 2 * math.sqrt(n) / student_t_quantile(p, n - 1)
+    # t > z for every df, so no m below (z sd / |mean|)^2 can do: start the search there
+    first = max(n + 1, math.ceil((statistics.NormalDist().inv_cdf(p) * sd / abs(v["mean_diff"])) ** 2))
+    for m in range(first, max_seeds + 1):
+        if student_t_quantile(p, m - 1) * sd / math.sqrt(m) < abs(v["mean_diff"]):
             return m
     return None
