@@ -8,8 +8,12 @@
 # [pixel-wise cross entropy](../book/glossary.md#pixel-wise-cross-entropy), with ignored pixels
 # and class weights — and measure why every segmentation network
 # [downsamples](../book/glossary.md#downsampling): a stack that keeps the full resolution needs
-# far more memory for training. Then we build FCN-32s, FCN-16s and FCN-8s, which differ only in
-# how many finer predictions they add back, train all three and compare them.
+# more memory for training. How much more depends on the design, and we measure it: from
+# {glue:text}`ch2_ratio_min:.1f` to {glue:text}`ch2_ratio_max:.1f` times for the shallow
+# 16-channel stacks below, but {glue:text}`ch2_vgg_ratio:.0f` times for VGG16's thirteen
+# convolutions with their own channels ({glue:text}`ch2_vgg_ratio_conv:.0f` times counting only
+# the convolutions' outputs). Then we build FCN-32s, FCN-16s and FCN-8s, which differ
+# only in how many finer predictions they add back, and train all three.
 #
 # [Open this chapter in Colab](https://colab.research.google.com/github/segedu/segedu/blob/main/notebooks/02_fcn.ipynb)
 
@@ -31,9 +35,11 @@ from torch.nn import functional as F
 
 from segedu import memory, metrics, viz
 from segedu.data import Shapes
+from segedu.glue import glue
 from segedu.losses import pixel_cross_entropy
 from segedu.models import FCN
 from segedu.train import fit, predict, resolve_device
+from segedu.transposed import bilinear_kernel
 from segedu.widgets import Explorer
 
 # %%
@@ -41,7 +47,7 @@ from segedu.widgets import Explorer
 # On a GPU: SIZE = 128, STEPS = 3000, the default FCN widths (drop FCN_KW) or FCN.vgg16().
 SEED = 0
 SIZE = 64                                  # Shapes images are SIZE x SIZE
-N_TRAIN, N_TEST = 400, 64
+N_TRAIN, N_TEST = 400, 200
 STEPS = 600                                # optimizer steps per FCN variant
 BATCH = 8
 LR = 3e-3
@@ -198,8 +204,53 @@ for r in rows:
           f"{r['full'] / r['ed']:>13.2f} {str(same):>13}")
 print("measured == arithmetic in every row:",
       all(r["full"] == r["full_expected"] and r["ed"] == r["ed_expected"] for r in rows))
+at_side = {r["depth"]: r for r in rows if r["side"] == MEMORY_SIZES[-1]}
+first, last = at_side[MEMORY_DEPTHS[0]], at_side[MEMORY_DEPTHS[-1]]
+glue("ch2_ratio_min", min(r["full"] / r["ed"] for r in rows))
+glue("ch2_ratio_max", max(r["full"] / r["ed"] for r in rows))
+glue("ch2_mem_side", MEMORY_SIZES[-1])
+glue("ch2_layer_mb", first["full"] / first["depth"] / MB)
+glue("ch2_depth_first", first["depth"])
+glue("ch2_depth_last", last["depth"])
+glue("ch2_full_mb_last", last["full"] / MB)
+glue("ch2_ed_mb_first", first["ed"] / MB)
+glue("ch2_ed_mb_last", last["ed"] / MB)
+glue("ch2_ed_mb_limit", 4 * MEMORY_WIDTH * MEMORY_SIZES[-1] ** 2 * 4 / MB)  # 4 * width * H * W float32 values
+glue("ch2_ratio_first", first["full"] / first["ed"])
+_ = glue("ch2_ratio_last", last["full"] / last["ed"])
 
-# %% alt="Left: measured saved activations against input side on log axes, for full-resolution stacks and encoder-decoders of depth 3 to 9; all lines grow with the number of pixels, the full-resolution ones faster with depth. Right: the full-resolution over encoder-decoder memory ratio at 256 by 256 rising from 1.2 at depth 3 to 2.4 at depth 9, the measured points on the arithmetic's crosses."
+# %% [markdown]
+# Where does the encoder–decoder's memory go? Count its saved maps in units of
+# $\text{width} \times H \times W$ values, for an odd depth $2L + 1$ ($L$ levels down and $L$ up):
+# the first convolution saves $1$; the $i$-th stride-2 convolution a map with $2^i$ times the
+# channels at $4^{-i}$ of the pixels, $2^{-i}$; the transposed convolution back to level $i - 1$
+# saves $2^{-(i-1)}$, so the last one is again a full-resolution map. Summed,
+#
+# $$1 + \sum_{i=1}^{L} 2^{-i} + \sum_{i=1}^{L} 2^{-(i-1)} = 4 - 3 \cdot 2^{-L},
+# \qquad \frac{\text{full}}{\text{encoder–decoder}} = \frac{2L + 1}{4 - 3 \cdot 2^{-L}}.$$
+#
+# The ratio tends to $\text{depth}/4$ as the network gets deeper, but it is not $\text{depth}/4$
+# for a shallow stack: the encoder–decoder keeps two full-resolution maps (its first and last
+# layers) however deep it is. The cell below puts the measured ratios next to the formula (the
+# arithmetic of `memory.expected_activation_bytes`, which the table above checked against the
+# measurement) for depths up to 41, and next to $\text{depth}/4$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+deep = list(range(3, 42, 2))
+formula = {}
+for depth in deep:  # the ratio does not depend on the side; take one the encoder-decoder can halve L times
+    side_ok = 2 ** ((depth - 1) // 2)
+    formula[depth] = (memory.expected_activation_bytes("full", depth, MEMORY_WIDTH, side_ok)
+                      / memory.expected_activation_bytes("encoder_decoder", depth, MEMORY_WIDTH, side_ok))
+print(f"{'depth':>5} {'ratio':>7} {'depth/4':>8} {'ratio / (depth/4)':>18}")
+for depth in (3, 5, 7, 9, 13, 21, 41):
+    print(f"{depth:>5} {formula[depth]:>7.3f} {depth / 4:>8.2f} {formula[depth] / (depth / 4):>18.3f}")
+glue("ch2_depth4_first", MEMORY_DEPTHS[0] / 4)
+glue("ch2_depth4_gap_last_pct", 100 * (formula[MEMORY_DEPTHS[-1]] / (MEMORY_DEPTHS[-1] / 4) - 1))
+_ = glue("ch2_depth4_gap_13_pct", 100 * (formula[13] / (13 / 4) - 1))
+
+# %% alt="Left: measured saved activations against input side on log axes, for full-resolution stacks and encoder-decoders of several depths; all lines grow with the number of pixels, the full-resolution ones faster with depth. Right: the full-resolution over encoder-decoder memory ratio against depth: the measured points lie on the exact formula, which starts above the line depth over four and approaches it for deep stacks."
 # NBVAL_IGNORE_OUTPUT
 if torch.cuda.is_available():
     print("CUDA peak of forward + backward (MB), full vs encoder-decoder:")
@@ -217,38 +268,118 @@ ax1.set_title("activation memory grows with the pixels", fontsize=10)
 ax1.legend(fontsize=7, ncol=2)
 side = MEMORY_SIZES[-1]
 rs = [r for r in rows if r["side"] == side]
-ax2.plot([r["depth"] for r in rs], [r["full"] / r["ed"] for r in rs], "o-", label="measured")
-ax2.plot([r["depth"] for r in rs], [r["full_expected"] / r["ed_expected"] for r in rs], "x", ms=10, color="k",
-         label="arithmetic")
+ax2.plot(deep, [formula[d] for d in deep], "-", color="k", lw=1, label="formula: depth / (4 - 3 * 2^-L)")
+ax2.plot(deep, [d / 4 for d in deep], ":", color="gray", label="depth / 4")
+ax2.plot([r["depth"] for r in rs], [r["full"] / r["ed"] for r in rs], "o", label=f"measured at {side}x{side}")
 ax2.set_xlabel("depth (3x3 convolutions)"), ax2.set_ylabel("full / encoder-decoder")
-ax2.set_title(f"memory ratio at {side}x{side}", fontsize=10)
-ax2.legend()
+ax2.set_title("memory ratio", fontsize=10)
+ax2.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
 # **What the measurement shows.** The bytes autograd saved equal the arithmetic exactly, in every
 # row. Both stacks grow with the number of pixels: doubling the side multiplies the memory by 4.
-# The full-resolution stack also grows linearly with depth — at 256×256 every 16-channel layer
-# saves 4 MB (16 × 256² × 4 bytes), so depth 9 saves 36 MB. The encoder–decoder grows much more
-# slowly with depth: 10, 13, 14.5 and 15.25 MB at depths 3, 5, 7 and 9, a geometric series that
-# approaches 16 MB (4 × width × H × W values), because every extra level works on a quarter of
-# the pixels with twice the channels. So the ratio grows roughly like depth / 4: 1.2 at depth 3,
-# 2.36 at depth 9. The claim holds, with a nuance the measurement adds: for these shallow stacks
-# the saving is modest, because the encoder–decoder still has full-resolution layers at both ends;
-# it becomes large for deep networks, the regime of real segmentation networks (exercise 1 does
-# the arithmetic for VGG16's 13 convolutions).
+# The full-resolution stack also grows linearly with depth — at
+# {glue:text}`ch2_mem_side:d`×{glue:text}`ch2_mem_side:d` every 16-channel layer saves
+# {glue:text}`ch2_layer_mb:.0f` MB, so depth {glue:text}`ch2_depth_last:d` saves
+# {glue:text}`ch2_full_mb_last:.0f` MB. The encoder–decoder grows much more slowly: from
+# {glue:text}`ch2_ed_mb_first:.2f` MB at depth {glue:text}`ch2_depth_first:d` to
+# {glue:text}`ch2_ed_mb_last:.2f` MB at depth {glue:text}`ch2_depth_last:d`, the geometric series
+# above, which approaches {glue:text}`ch2_ed_mb_limit:.0f` MB. So the memory ratio rises from
+# {glue:text}`ch2_ratio_first:.2f` to {glue:text}`ch2_ratio_last:.2f`. It behaves like
+# $\text{depth}/4$ only asymptotically: at depth {glue:text}`ch2_depth_first:d`, $\text{depth}/4$
+# would be {glue:text}`ch2_depth4_first:.2f`, at depth {glue:text}`ch2_depth_last:d` the ratio is
+# still {glue:text}`ch2_depth4_gap_last_pct:.1f`% above it, and at depth 13
+# {glue:text}`ch2_depth4_gap_13_pct:.1f`% above.
+#
+# The notes' remark that keeping the full resolution in every layer takes up a lot of memory holds
+# in direction, but for
+# these shallow 16-channel stacks the saving is modest: the encoder–decoder still has
+# full-resolution layers at both ends, and both stacks keep few channels. Real classification
+# backbones make the difference large because their *deep* layers are wide. VGG16
+# {cite}`simonyan2015vgg`, FCN's backbone, has 13 convolutions with 64, 64, 128, 128, 256 (×3),
+# 512 (×3) and 512 (×3) channels, and pools after each of its five stages. We measure three
+# stacks of those 13 convolutions: VGG16 itself (with its max-pooling), the same convolutions kept
+# at full resolution, and — a milder variant — all 13 at full resolution with VGG16's first
+# width. To keep it cheap we measure at $\frac{1}{8}$ of VGG16's widths on a 32×32 image: every
+# saved map is proportional to its channels and its pixels, so the ratios are the same at
+# VGG16's own widths and at any size divisible by 32.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+VGG_WIDTHS, VGG_DEPTHS, SCALE = (64, 128, 256, 512, 512), (2, 2, 3, 3, 3), 8
+
+
+def conv_stack(channels, pool_after=()):
+    """3x3 same-padded convolutions + ReLU with the given output channels; max-pooling after the listed layers."""
+    layers, c = [], 3
+    for i, c_out in enumerate(channels):
+        layers += [torch.nn.Conv2d(c, c_out, 3, padding=1), torch.nn.ReLU(inplace=True)]
+        if i in pool_after:
+            layers.append(torch.nn.MaxPool2d(2))
+        c = c_out
+    return torch.nn.Sequential(*layers)
+
+
+vgg_channels = [w // SCALE for w, n in zip(VGG_WIDTHS, VGG_DEPTHS) for _ in range(n)]
+stage_ends = {int(i) for i in np.cumsum(VGG_DEPTHS) - 1}  # the last convolution of each stage
+x = torch.rand(1, 3, 32, 32)
+vgg_bytes = {
+    "VGG16 (pooling after each stage)": memory.activation_bytes(conv_stack(vgg_channels, stage_ends), x),
+    "VGG16's channels, full resolution": memory.activation_bytes(conv_stack(vgg_channels), x),
+    "13 x VGG16's first width, full resolution": memory.activation_bytes(conv_stack([vgg_channels[0]] * 13), x),
+}
+base = vgg_bytes["VGG16 (pooling after each stage)"]
+scale_512 = SCALE * (512 // 32) ** 2  # to VGG16's widths and a 512x512 image
+for name, b in vgg_bytes.items():
+    print(f"{name:<42} {b / base:5.1f} x the pyramid   ({b * scale_512 / 2**30:5.2f} GiB for one 512x512 image)")
+glue("ch2_vgg_ratio", vgg_bytes["VGG16's channels, full resolution"] / base)
+glue("ch2_vgg64_ratio", vgg_bytes["13 x VGG16's first width, full resolution"] / base)
+glue("ch2_vgg_gib", vgg_bytes["VGG16's channels, full resolution"] * scale_512 / 2**30)
+glue("ch2_vgg_pyramid_gib", base * scale_512 / 2**30)
+# The same comparison counting only the convolutions' outputs (exercise 1 does it by hand):
+conv_outputs_pyramid = sum(n * c / 4**i for i, (n, c) in enumerate(zip(VGG_DEPTHS, VGG_WIDTHS)))
+_ = glue("ch2_vgg_ratio_conv", sum(n * c for n, c in zip(VGG_DEPTHS, VGG_WIDTHS)) / conv_outputs_pyramid)
+
+# %% [markdown]
+# Kept at full resolution with its own channels, VGG16 would save
+# {glue:text}`ch2_vgg_ratio:.1f` times the activations of the real, pooled VGG16
+# ({glue:text}`ch2_vgg_gib:.1f` GiB instead of {glue:text}`ch2_vgg_pyramid_gib:.2f` GiB for one
+# 512×512 image, before gradients); even with all 13 layers at VGG16's narrowest width it would
+# save {glue:text}`ch2_vgg64_ratio:.1f` times as much. The pooled network's count includes what
+# max-pooling saves for its backward pass: its output, which the next convolution keeps, and the
+# index of each maximum; counting only the convolutions' outputs, the full-resolution VGG16 would
+# keep {glue:text}`ch2_vgg_ratio_conv:.1f` times as much. That is where the large memory cost of
+# full resolution comes from: wide deep layers, which downsampling makes small.
 #
 # ## FCN-32s, FCN-16s and FCN-8s
 #
 # The FCN paper turns VGG16 {cite}`simonyan2015vgg` into a fully convolutional network: its five
 # stages end in max-pooling (`pool1` … `pool5`, at 1/2 … 1/32 of the input), its fully connected
 # layers become convolutions (`fc6`, `fc7`), and a 1×1 convolution scores the classes at 1/32.
-# A learnable upsampling (a transposed convolution initialised to bilinear interpolation, chapter
-# 4) brings the scores back to the input size. That is **FCN-32s**. Predictions made from 1/32
-# are coarse, so the "skip" architecture adds finer ones, by **summation**:
+# An upsampling (a transposed convolution with bilinear weights, chapter 4) brings the scores back
+# to the input size. That is **FCN-32s**. Predictions made from 1/32 are coarse, so the "skip"
+# architecture adds finer ones, by **summation**:
 #
 # * **FCN-16s**: upsample the 1/32 scores ×2, add a 1×1 score layer on `pool4` (1/16), upsample ×16;
 # * **FCN-8s**: additionally upsample ×2 and add a score layer on `pool3` (1/8), upsample ×8.
+#
+# **Which upsamplings learn.** In the paper, the ×2 upsamplings inside the network start as
+# bilinear interpolation and are then learned, but the last one is not: "the final layer
+# deconvolutional filters are fixed to bilinear interpolation, while intermediate upsampling
+# layers are initialized to bilinear upsampling, and then learned" {cite}`long2015fcn` (the
+# reference Caffe nets give that layer a learning rate of zero). This course's `FCN` starts every
+# upsampling as bilinear and lets all of them learn, the final one included; we count below what
+# that adds, and after training we measure how far the final kernels moved.
+#
+# **A sum of predictions, not a residual connection.** The study notes call FCN's summation a
+# residual connection. The two are different things. A residual block of ResNet computes
+# $y = x + F(x)$: it adds a block's *input* to its *output*, two feature maps of the same shape at
+# the same depth of the network, so that the block only has to learn a correction (and the
+# gradient has a short path through the identity). FCN's skip adds two *score maps* — $K$ class
+# scores per pixel — predicted from two different depths (`pool4` and the upsampled `fc7`
+# scores): each term is already a prediction, and the sum fuses a coarse prediction with a finer
+# one. Nothing in FCN adds a layer's input to its output.
 #
 # The forward pass of `segedu.models.FCN` reads like that list:
 
@@ -259,9 +390,10 @@ print(inspect.getsource(FCN.forward))
 # The default `FCN` keeps VGG16's layer counts at a quarter of its widths; here we narrow it once
 # more (`FCN_KW` in the configuration) so that three networks train on a CPU in a few minutes,
 # and add batch normalisation because we train from scratch, not from ImageNet weights as the
-# paper does. `FCN.vgg16()` builds the paper's widths (134 M parameters). The skip score layers
-# start at zero, so a new skip starts by changing nothing — as in the paper, which trains
-# FCN-16s starting from FCN-32s. The shapes that meet at each sum, for a 64×64 input:
+# paper does. `FCN.vgg16()` builds the paper's widths ({glue:text}`ch2_vgg16_mparams:.1f` M
+# parameters). The skip score layers start at zero, so a new skip starts by changing nothing — as
+# in the paper, which trains FCN-16s starting from FCN-32s. The shapes that meet at each sum, for a
+# 64×64 input, and the parameters of each variant:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -275,16 +407,57 @@ for name, shape in seen.items():
     print(f"{name:<14} {shape}")
 print("skip score layers start at zero:",
       all(bool((getattr(model, n).weight == 0).all()) for n in ("score_pool4", "score_pool3")))
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+params = {}
+print(f"{'':<8} {'total':>9} {'backbone':>9} {'score layers':>13} {'x2 upsamplings':>15} {'final upsampling':>17}")
 for variant in ("32s", "16s", "8s"):
-    print(f"FCN-{variant}: {sum(p.numel() for p in FCN(4, variant, **FCN_KW).parameters()):,} parameters")
+    net = FCN(4, variant, **FCN_KW)
+    ups2 = [m for n, m in net.named_children() if n in ("upscore2", "upscore_pool4")]
+    scores_ = [m for n, m in net.named_children() if n.startswith("score")]
+    params[variant] = dict(total=count(net), backbone=count(net.stages) + count(net.fc),
+                           score=sum(map(count, scores_)), up2=sum(map(count, ups2)), final=count(net.upscore_final),
+                           final_shape=tuple(net.upscore_final.weight.shape))
+    q = params[variant]
+    print(f"FCN-{variant:<4} {q['total']:>9,} {q['backbone']:>9,} {q['score']:>13,} {q['up2']:>15,} "
+          f"{q['final']:>10,} {str(q['final_shape']):>6}")
 with torch.device("meta"):  # the paper's network, without allocating its weights
-    print(f"FCN.vgg16(21 classes): {sum(p.numel() for p in FCN.vgg16(21).parameters()) / 1e6:.1f} M parameters")
+    vgg16_nets = {v: FCN.vgg16(21, v) for v in ("32s", "8s")}
+vgg16_params = count(vgg16_nets["8s"])
+print(f"FCN.vgg16(21 classes): {vgg16_params / 1e6:.1f} M parameters; its final upsampling: "
+      f"{count(vgg16_nets['32s'].upscore_final):,} (FCN-32s) vs {count(vgg16_nets['8s'].upscore_final):,} (FCN-8s)")
+glue("ch2_vgg16_mparams", vgg16_params / 1e6)
+glue("ch2_params_32s", params["32s"]["total"])
+glue("ch2_params_16s", params["16s"]["total"])
+glue("ch2_params_8s", params["8s"]["total"])
+glue("ch2_final_32s", params["32s"]["final"])
+glue("ch2_final_16s", params["16s"]["final"])
+glue("ch2_final_8s", params["8s"]["final"])
+glue("ch2_skip_extra_8s", params["8s"]["score"] - params["32s"]["score"] + params["8s"]["up2"])
+glue("ch2_fixed_32s", params["32s"]["total"] - params["32s"]["final"])
+glue("ch2_fixed_8s", params["8s"]["total"] - params["8s"]["final"])
+_ = glue("ch2_vgg16_final_32s", count(vgg16_nets["32s"].upscore_final))
+
+# %% [markdown]
+# FCN-32s has the *most* parameters, although FCN-8s has more layers. The reason is the final
+# upsampling: a transposed convolution that upsamples by $f$ has a $2f \times 2f$ kernel for each
+# pair of input and output classes, $K^2 (2f)^2$ weights. For $K = 4$ that is
+# {glue:text}`ch2_final_32s:,d` weights at $f = 32$, {glue:text}`ch2_final_16s:,d` at $f = 16$ and
+# {glue:text}`ch2_final_8s:,d` at $f = 8$, while everything the skips add to FCN-8s (two score
+# layers and two ×2 upsamplings) is only {glue:text}`ch2_skip_extra_8s:,d` weights. With the paper's
+# 21 classes the ×32 kernel alone has {glue:text}`ch2_vgg16_final_32s:,d` weights. The paper fixes
+# that layer, so there they are not trained; with the final upsampling fixed, our FCN-32s would
+# train {glue:text}`ch2_fixed_32s:,d` parameters and FCN-8s {glue:text}`ch2_fixed_8s:,d`.
 
 # %% [markdown]
 # On 64×64 images `pool5` is only 2×2: FCN-32s has to paint the whole image from four score
 # vectors. We train the three variants with the same data, seed, optimizer and number of steps.
 
-# %% alt="Training loss per epoch of FCN-32s, FCN-16s and FCN-8s on Shapes: over 12 epochs FCN-8s falls lowest (about 0.08), FCN-16s to about 0.15, FCN-32s only to about 0.37."
+# %% alt="Training loss per epoch of FCN-32s, FCN-16s and FCN-8s on Shapes."
 # NBVAL_IGNORE_OUTPUT
 trained, histories = {}, {}
 for variant in ("32s", "16s", "8s"):
@@ -296,6 +469,34 @@ for variant in ("32s", "16s", "8s"):
     print(f"FCN-{variant}: trained {STEPS} steps in {histories[f'FCN-{variant}'].seconds:.0f} s, "
           f"final loss {histories[f'FCN-{variant}'].epochs[-1]['loss']:.3f}")
 fig = viz.plot_history(histories, keys=("loss",))
+glue("ch2_loss_32s", histories["FCN-32s"].epochs[-1]["loss"])
+glue("ch2_loss_16s", histories["FCN-16s"].epochs[-1]["loss"])
+_ = glue("ch2_loss_8s", histories["FCN-8s"].epochs[-1]["loss"])
+
+# %% [markdown]
+# The final upsampling was learned here (the paper keeps it fixed). How far did it move from the
+# bilinear kernel it started as? The relative distance $\lVert W - W_\text{bilinear} \rVert /
+# \lVert W_\text{bilinear} \rVert$ of each trained network's last layer:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+moved = {}
+for variant, net in trained.items():
+    w = net.upscore_final.weight.detach()
+    w0 = bilinear_kernel(w.shape[-1], w.shape[0])
+    moved[variant] = float((w - w0).norm() / w0.norm())
+    print(f"FCN-{variant}: final upsampling ({w.shape[-1]}x{w.shape[-1]} kernels) moved {moved[variant]:.1%} "
+          "from bilinear")
+glue("ch2_moved_32s_pct", 100 * moved["32s"])
+glue("ch2_moved_16s_pct", 100 * moved["16s"])
+_ = glue("ch2_moved_8s_pct", 100 * moved["8s"])
+
+# %% [markdown]
+# It moved by {glue:text}`ch2_moved_32s_pct:.0f`% (FCN-32s), {glue:text}`ch2_moved_16s_pct:.0f`%
+# (FCN-16s) and {glue:text}`ch2_moved_8s_pct:.0f`% (FCN-8s) of the bilinear kernel's size: the
+# learned final layer is no longer plain bilinear interpolation. Freezing it, as the paper does, is
+# one line (`net.upscore_final.weight.requires_grad_(False)` before `fit`); we keep the library's
+# learnable default here, so all three variants are trained the same way.
 
 # %% [markdown]
 # We score the test images with mean IoU and, for boundary quality, with the pixel accuracy in a
@@ -324,8 +525,21 @@ for v, s in scores.items():
     results[v] = (metrics.mean_iou(s, masks, 4), metrics.pixel_accuracy(s, masks),
                   float((pred == masks)[band].float().mean()))
     print(f"FCN-{v:<4} {results[v][0]:>6.3f} {results[v][1]:>10.3f} {results[v][2]:>13.3f}")
+glue("ch2_band_pct", 100 * float(band.float().mean()))
+glue("ch2_n_test", N_TEST)
+glue("ch2_miou_32s", results["32s"][0])
+glue("ch2_miou_16s", results["16s"][0])
+glue("ch2_miou_8s", results["8s"][0])
+glue("ch2_acc_32s", results["32s"][1])
+glue("ch2_acc_8s", results["8s"][1])
+glue("ch2_band_32s", results["32s"][2])
+glue("ch2_band_16s", results["16s"][2])
+glue("ch2_band_8s", results["8s"][2])
+rising = [results[v] for v in ("32s", "16s", "8s")]
+_ = glue("ch2_skip_trend", "rose with each finer skip" if all(a[0] < b[0] and a[2] < b[2] for a, b in zip(rising, rising[1:]))
+     else "did not rise with every finer skip")
 
-# %% alt="Four Shapes test images, their ground truth and the predictions of FCN-32s, FCN-16s and FCN-8s: FCN-32s finds little more than blobs, FCN-16s finds most shapes with rounded outlines, FCN-8s gives the sharpest outlines."
+# %% alt="Four Shapes test images, their ground truth and the predictions of FCN-32s, FCN-16s and FCN-8s."
 # NBVAL_IGNORE_OUTPUT
 show = [0, 1, 2, 3]
 fig, axes = plt.subplots(len(show), 5, figsize=(10, 2.1 * len(show)))
@@ -343,17 +557,23 @@ viz.class_legend(fig, Shapes.CLASSES, loc="lower center")
 fig.tight_layout(rect=(0, 0.04, 1, 1))
 
 # %% [markdown]
-# **What the measurements show.** Each finer skip helps, clearly. In the run printed above, mean
-# IoU rises from 0.28 (FCN-32s) to 0.63 (FCN-16s) and 0.75 (FCN-8s), and the accuracy in the
-# boundary band from 0.51 to 0.65 and 0.77 (the exact numbers move by several hundredths between
-# runs with a different number of CPU threads or memory format; the order has not changed in the
-# runs we made). The pictures show why: FCN-32s, which paints a 64×64
-# image from a 2×2 score map, mostly predicts background and misses the small shapes; FCN-16s
-# finds the objects, with ragged outlines and mixed classes; FCN-8s gives compact shapes in the
-# right places, mostly of the right class. The paper reports the same ordering on PASCAL VOC 2011 (mean IU 59.4, 62.4 and
-# 62.7) with much smaller gaps: its images are several hundred pixels wide, so even 1/32 keeps a
-# useful grid, and it fine-tunes each variant from the coarser one. Here, at 64×64, a stride of 32
-# leaves almost no spatial resolution, and the skips are what bring it back.
+# **What the measurements show.** In this run, both scores {glue:text}`ch2_skip_trend`: mean IoU
+# on the {glue:text}`ch2_n_test:d` test images was {glue:text}`ch2_miou_32s:.2f` (FCN-32s),
+# {glue:text}`ch2_miou_16s:.2f` (FCN-16s) and {glue:text}`ch2_miou_8s:.2f` (FCN-8s), and the
+# accuracy in the boundary band ({glue:text}`ch2_band_pct:.1f`% of the test pixels)
+# {glue:text}`ch2_band_32s:.2f`, {glue:text}`ch2_band_16s:.2f` and {glue:text}`ch2_band_8s:.2f`.
+# Pixel accuracy says much less ({glue:text}`ch2_acc_32s:.3f` for FCN-32s,
+# {glue:text}`ch2_acc_8s:.3f` for FCN-8s), because background is most of every image. This is one
+# training run per variant (seed 0): it shows what the skips change, but one seed gives no
+# interval, so it is an illustration and not a verdict of the kind later chapters state from eight
+# or more seeds. The pictures show the mechanism: FCN-32s paints a 64×64 image from a 2×2 score
+# map, and each skip brings back a finer grid to place the outlines on.
+#
+# The paper reports the same ordering on a subset of the PASCAL VOC 2011 validation set (mean IU
+# 59.4, 62.4 and 62.7 for FCN-32s, 16s and 8s) {cite}`long2015fcn`, with much smaller gaps: its images are several hundred pixels
+# wide, so even 1/32 keeps a useful grid, and it fine-tunes each variant from the coarser one.
+# Here, at 64×64, a stride of 32 leaves almost no spatial resolution, and the skips are what bring
+# it back.
 #
 # ## Interactive: the three variants on the test images
 #
@@ -385,42 +605,56 @@ Explorer(render_variant, {"variant": ["32s", "16s", "8s"], "image": list(range(8
 # * An FCN outputs logits `[N, K, H, W]`; the loss is the cross entropy of every pixel, averaged —
 #   ignored pixels leave both the sum and the count, class weights turn it into a weighted mean.
 # * The activations autograd saves for backward grow with the pixels: measured, exactly
-#   depth × width × H × W values for a full-resolution stack, and at most about 4 × width × H × W
-#   for an encoder–decoder, whatever its depth.
+#   $\text{depth} \cdot \text{width} \cdot H \cdot W$ values for a full-resolution stack, and
+#   less than $4 \cdot \text{width} \cdot H \cdot W$ for an encoder–decoder, whatever its depth.
+#   Their ratio approaches $\text{depth}/4$ only for deep stacks; the large savings of real
+#   networks come from their wide deep layers (VGG16: {glue:text}`ch2_vgg_ratio:.0f` times).
 # * FCN-32s, 16s and 8s share the backbone and differ only in the skips they sum in at 1/16 and
-#   1/8; the measurements above compare what those skips buy.
+#   1/8. The sum fuses class-score maps from two depths; it is not a residual connection, which
+#   adds a block's input to its output.
+# * The final upsampling is fixed bilinear interpolation in the paper and learnable here; its
+#   $K^2 (2f)^2$ weights are why FCN-32s has more parameters than FCN-8s.
 #
 # ## Exercises
 #
-# 1. **The paper's network at full resolution.** Use `memory.expected_activation_bytes` (checked
-#    above against the measurement) to compute the activation memory of a stack of VGG16's 13
-#    convolutions, kept at 64 channels and at full resolution, for one 500×500 image. How does
-#    it compare with the 1/2 … 1/32 pyramid of the real VGG16?
-# 2. **Ignored pixels are not background.** Compute the loss of an untrained FCN with the
+# 1. **The paper's network at full resolution, by hand.** Count the float32 values VGG16's 13
+#    convolutions output for one 500×500 image, (a) in the real network, which halves the side
+#    after each stage, (b) with every layer at full resolution and its own channels, and (c) with
+#    every layer at full resolution and 64 channels (`memory.expected_activation_bytes("full", ...)`).
+#    Compare the ratios with the ones measured above. Why are the measured ones smaller?
+# 2. **Ignored pixels are not background.** With the trained FCN-8s, compute the loss with the
 #    boundary band ignored, and with the band labelled as background instead. Which is larger,
-#    and why?
+#    and why? Then do the same with an untrained FCN: why are the two losses equal there?
 # 3. **Coarse maps.** What are the sizes of the score maps at 1/32, 1/16 and 1/8 for a 100×100
 #    input, and how does `FCN.forward` handle a side that is not a multiple of 32?
 
 # %% tags=["hide-cell", "solution"]
-# Solution 1: a full-resolution VGG16 keeps 13 x 64 x 500 x 500 float32 values (about 0.8 GB per
-# image, before gradients); the real VGG16 keeps 64 channels only at full resolution and halves the
-# side while at most doubling the channels at every pooling.
-full = memory.expected_activation_bytes("full", 13, 64, 500)
-vgg = sum(n * c * (500 // 2**i) ** 2 * 4 for i, (n, c) in enumerate(zip((2, 2, 3, 3, 3), (64, 128, 256, 512, 512))))
-print(f"full resolution: {full / 2**30:.2f} GiB;  VGG16's pyramid (conv outputs only): {vgg / 2**30:.2f} GiB")
+# Solution 1: the real VGG16 keeps its widest layers at 1/8 and 1/16 of the side; at full resolution
+# those 512-channel layers dominate. The measured ratios are smaller because the pooled
+# network also saves each pooling's output (the next convolution's input) and the index of every
+# maximum, which this count of convolution outputs leaves out.
+side = 500
+pyramid = sum(n * c * (side // 2**i) ** 2 * 4 for i, (n, c) in enumerate(zip(VGG_DEPTHS, VGG_WIDTHS)))
+own = sum(n * c for n, c in zip(VGG_DEPTHS, VGG_WIDTHS)) * side * side * 4
+wide64 = memory.expected_activation_bytes("full", 13, 64, side)
+for name, b in (("(a) VGG16, pooled", pyramid), ("(b) own channels, full resolution", own),
+                ("(c) 64 channels, full resolution", wide64)):
+    print(f"{name:<36} {b / 2**30:5.2f} GiB  = {b / pyramid:5.1f} x (a)")
 
 # %% tags=["hide-cell", "solution"]
-# Solution 2: (an untrained FCN predicts all-zero scores — its score layers start at zero — so
-# every pixel costs log 4 and both losses are equal; use the trained FCN-8s.) Labelling the band as
-# background gives its object-side pixels a label that contradicts the image, and the network
-# disagrees with it: the loss goes up. Ignoring the band removes these uncertain pixels instead.
-with torch.no_grad():
-    z = trained["8s"](images[:8])
+# Solution 2: labelling the band as background gives its object-side pixels a label that contradicts
+# the image, and the trained network disagrees with it: the loss goes up. Ignoring the band removes
+# these uncertain pixels instead. An untrained FCN outputs all-zero scores (its score layers start
+# at zero and the upsamplings have no bias), so every pixel costs log 4 whatever its label: the
+# two losses are equal, and the comparison says nothing until the network has learned something.
 as_background = masks[:8].clone()
 as_background[boundary] = 0
-print(f"band ignored: {pixel_cross_entropy(z, t_ign, ignore_index=255):.4f}   "
-      f"band as background: {pixel_cross_entropy(z, as_background):.4f}")
+untrained = FCN(4, "8s", **FCN_KW).eval()
+for name, net in (("trained FCN-8s", trained["8s"]), ("untrained FCN-8s", untrained)):
+    with torch.no_grad():
+        z = net(images[:8])
+    print(f"{name:<17} band ignored: {pixel_cross_entropy(z, t_ign, ignore_index=255):.4f}   "
+          f"band as background: {pixel_cross_entropy(z, as_background):.4f}   (log 4 = {np.log(4):.4f})")
 
 # %% tags=["hide-cell", "solution"]
 # Solution 3: the input is zero-padded to 128 x 128 (the next multiple of 32), so the maps are
