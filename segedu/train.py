@@ -195,13 +195,6 @@ def _check_batch(tensors, where: str) -> None:
                              "(e.g. torch.nan_to_num) or leave those samples out")
 
 
-def _loader(data, batch_size, shuffle, seed):
-    if isinstance(data, DataLoader):
-        return data
-    g = torch.Generator().manual_seed(seed)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=0)
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, data, *, loss=None, batch_size: int = 8, device="auto",
              num_classes: int | None = None, amp=False) -> dict:
@@ -218,7 +211,7 @@ def evaluate(model: nn.Module, data, *, loss=None, batch_size: int = 8, device="
     amp_dtype = resolve_amp(amp, dev)
     model.eval()
     total_loss, n_batches, conf = 0.0, 0, None
-    for batch in _loader(data, batch_size, False, 0):
+    for batch in batch_source(data, batch_size, False, 0, dev, preload=False):
         x, *extras = (t.to(dev) for t in batch)
         _check_batch([x, *extras], f"validation batch {n_batches}")
         with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):

@@ -170,3 +170,13 @@ def test_the_other_memory_format_is_its_own_configuration(tiny, tmp_path):
     assert run(tiny.name, seeds=[0], store=tmp_path / "contiguous", progress=False, channels_last=False).from_store
     # a default-format run never reads the other format's store as its own
     assert not run(tiny.name, seeds=[0], store=tmp_path / "contiguous", progress=False, device="cpu").from_store
+
+
+def test_a_result_hands_out_one_verdict_by_name(tiny, tmp_path):
+    result = run(tiny.name, cache=False, store=tmp_path, progress=False, device="cpu")
+    assert result.verdict("wide", "narrow", "mean_iou") is result.verdicts[0]
+    assert result.verdict("wide", "narrow", "mean_iou", dataset=None) is result.verdicts[0]
+    with pytest.raises(ValueError, match="no verdict for 'narrow' vs 'wide' on 'mean_iou'; its verdicts"):
+        result.verdict("narrow", "wide", "mean_iou")
+    with pytest.raises(ValueError, match="several verdicts"):
+        dataclasses.replace(result, verdicts=result.verdicts * 2).verdict("wide", "narrow", "mean_iou")

@@ -404,16 +404,10 @@ for v in ups.verdicts:
     print(format_verdict(v))
 
 
-def verdict(result, a, b, metric):
-    """The verdict of ``a`` vs ``b`` on ``metric`` in a stored experiment."""
-    (v,) = [v for v in result.verdicts if (v["a"], v["b"], v["metric"]) == (a, b, metric)]
-    return v
-
-
 OTHERS = ("nearest", "bed_of_nails", "transpose", "bilinear")
 for other in OTHERS:
-    glue_verdict(f"ch3_up_miou_{other}", verdict(ups, "max_unpool", other, "mean_iou"))
-    glue_verdict(f"ch3_up_band_{other}", verdict(ups, "max_unpool", other, "boundary_accuracy"))
+    glue_verdict(f"ch3_up_miou_{other}", ups.verdict("max_unpool", other, "mean_iou"))
+    glue_verdict(f"ch3_up_band_{other}", ups.verdict("max_unpool", other, "boundary_accuracy"))
 for model, r in up_means.items():
     glue(f"ch3_up_{model}_miou", r["mean_iou"])
     glue(f"ch3_up_{model}_fg", r["foreground_iou"])

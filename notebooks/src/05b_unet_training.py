@@ -63,12 +63,6 @@ torch.manual_seed(SEED)
 print("device:", DEVICE)
 
 # %%
-def verdict(result, a, b, metric):
-    """The verdict of ``a`` vs ``b`` on ``metric`` in a stored experiment."""
-    (v,) = [v for v in result.verdicts if (v["a"], v["b"], v["metric"]) == (a, b, metric)]
-    return v
-
-
 def report(r, seconds):
     """One line of a live re-run: stored vs live numbers of the same model and seed."""
     print(f"{r['model']}, seed {r['seed']}: mean IoU stored {r['stored']['mean_iou']:.4f}, live "
@@ -142,9 +136,9 @@ print(f"{len(wm.seeds)} seeds, {wm.n_test} test images, {wm.seconds / 60:.0f} mi
 print(format_table(list(wm_means.values()), metrics=WM_METRICS), "\n")
 for v in wm.verdicts:
     print(format_verdict(v))
-glue_verdict("ch5b_wm_cells", verdict(wm, "weight map", "cross entropy", "cells_recovered"))
-glue_verdict("ch5b_wm_iou", verdict(wm, "weight map", "cross entropy", "foreground_iou"))
-glue_verdict("ch5b_wm_acc", verdict(wm, "weight map", "cross entropy", "pixel_accuracy"))
+glue_verdict("ch5b_wm_cells", wm.verdict("weight map", "cross entropy", "cells_recovered"))
+glue_verdict("ch5b_wm_iou", wm.verdict("weight map", "cross entropy", "foreground_iou"))
+glue_verdict("ch5b_wm_acc", wm.verdict("weight map", "cross entropy", "pixel_accuracy"))
 for key, model in (("ce", "cross entropy"), ("wm", "weight map")):
     glue(f"ch5b_wm_cells_{key}", wm_means[model]["cells_recovered"])
     glue(f"ch5b_wm_cells_{key}_std", wm_means[model]["cells_recovered_std"])
@@ -298,8 +292,8 @@ print(f"{len(sk.seeds)} seeds, {sk.n_test} test images, {sk.seconds / 60:.0f} mi
 print(format_table(list(sk_means.values()), metrics=SK_METRICS), "\n")
 for v in sk.verdicts:
     print(format_verdict(v))
-glue_verdict("ch5b_skip_cells", verdict(sk, "concat", "sum", "cells_recovered"))
-glue_verdict("ch5b_skip_iou", verdict(sk, "concat", "sum", "foreground_iou"))
+glue_verdict("ch5b_skip_cells", sk.verdict("concat", "sum", "cells_recovered"))
+glue_verdict("ch5b_skip_iou", sk.verdict("concat", "sum", "foreground_iou"))
 glue("ch5b_skip_params_concat", sk_means["concat"]["parameters"])
 glue("ch5b_skip_params_sum", sk_means["sum"]["parameters"])
 glue("ch5b_skip_params_saved", 1 - sk_means["sum"]["parameters"] / sk_means["concat"]["parameters"])

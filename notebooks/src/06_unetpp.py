@@ -57,13 +57,6 @@ DEVICE = resolve_device("auto")  # used only when CACHE = False; on a GPU the nu
 print("device:", DEVICE)
 print("the experiments' settings:", CH6)  # 48x48 images, 8 filters in row 0 (the paper: 32), 96 training images
 
-# %%
-def verdict(result, a, b, metric, dataset=None):
-    """The verdict of ``a`` vs ``b`` on ``metric`` (and ``dataset``) in a stored experiment."""
-    (v,) = [v for v in result.verdicts
-            if (v["a"], v["b"], v["metric"], v["dataset"]) == (a, b, metric, dataset)]
-    return v
-
 # %% [markdown]
 # ## One grid, four networks
 #
@@ -400,9 +393,9 @@ print(f"{len(loss.seeds)} seeds, {loss.n_test} test images, {loss.seconds / 60:.
 print(format_table(list(loss_means.values()), metrics=LOSS_METRICS), "\n")
 for v in loss.verdicts:
     print(format_verdict(v))
-glue_verdict("ch6_loss_dice", verdict(loss, "BCE + Dice", "BCE", "dice"))
-glue_verdict("ch6_loss_iou", verdict(loss, "BCE + Dice", "BCE", "foreground_iou"))
-glue_verdict("ch6_loss_acc", verdict(loss, "BCE + Dice", "BCE", "pixel_accuracy"))
+glue_verdict("ch6_loss_dice", loss.verdict("BCE + Dice", "BCE", "dice"))
+glue_verdict("ch6_loss_iou", loss.verdict("BCE + Dice", "BCE", "foreground_iou"))
+glue_verdict("ch6_loss_acc", loss.verdict("BCE + Dice", "BCE", "pixel_accuracy"))
 glue("ch6_loss_dice_bce", loss_means["BCE"]["dice"])
 glue("ch6_loss_dice_hybrid", loss_means["BCE + Dice"]["dice"])
 glue("ch6_loss_acc_bce", loss_means["BCE"]["pixel_accuracy"])
@@ -455,10 +448,10 @@ ten = paired_verdict([r for r in loss.rows if r["seed"] < 10], "BCE + Dice", "BC
 ten_other = paired_verdict([r for r in other.rows if r["seed"] < 10], "BCE + Dice", "BCE", "dice")
 print("seeds 0-9, channels-last (as stored):   ", format_verdict(ten))
 print("seeds 0-9, NCHW (the other rounding):   ", format_verdict(ten_other))
-print(f"all {len(other.seeds)} seeds, NCHW:                  ", format_verdict(verdict(other, "BCE + Dice", "BCE", "dice")))
+print(f"all {len(other.seeds)} seeds, NCHW:                  ", format_verdict(other.verdict("BCE + Dice", "BCE", "dice")))
 glue_verdict("ch6_loss_ten", ten)
 glue_verdict("ch6_loss_ten_other", ten_other)
-glue_verdict("ch6_loss_other", verdict(other, "BCE + Dice", "BCE", "dice"))
+glue_verdict("ch6_loss_other", other.verdict("BCE + Dice", "BCE", "dice"))
 
 # %% [markdown]
 # On seeds 0–9 the stored format read {glue:text}`ch6_loss_ten` ({glue:text}`ch6_loss_ten_words`),
@@ -504,7 +497,7 @@ bn_means = {r["model"]: r for r in summarize(bn.rows, metrics=("foreground_iou",
 print(f"{len(bn.seeds)} seeds, {bn.n_test} test images\n")
 print(format_table(list(bn_means.values()), metrics=("foreground_iou", "dice")), "\n")
 print(format_verdict(bn.verdicts[0]))
-glue_verdict("ch6_bn", verdict(bn, "batch norm", "no normalization", "foreground_iou"))
+glue_verdict("ch6_bn", bn.verdict("batch norm", "no normalization", "foreground_iou"))
 glue("ch6_bn_iou_bn", bn_means["batch norm"]["foreground_iou"])
 glue("ch6_bn_iou_none", bn_means["no normalization"]["foreground_iou"])
 glue("ch6_bn_zero", sum(r["foreground_iou"] == 0 for r in bn.rows if r["model"] == "no normalization"))
@@ -565,12 +558,12 @@ print(f"{len(red.seeds)} seeds, {red.n_test} test images, {red.seconds / 60:.0f}
 print(format_table(list(red_means.values()), metrics=RED_METRICS), "\n")
 for v in red.verdicts:
     print(format_verdict(v))
-glue_verdict("ch6_red_dice", verdict(red, "BCE + Dice (batch)", "BCE + Dice (per image)", "dice"))
-glue_verdict("ch6_red_ap", verdict(red, "BCE + Dice (batch)", "BCE + Dice (per image)", "average_precision"))
-glue_verdict("ch6_red_vs_bce", verdict(red, "BCE + Dice (batch)", "BCE", "dice"))
-glue_verdict("ch6_thr_ap", verdict(red, "BCE + Dice (per image)", "BCE", "average_precision"))
-glue_verdict("ch6_thr_best", verdict(red, "BCE + Dice (per image)", "BCE", "best_threshold_dice"))
-glue_verdict("ch6_thr_ratio", verdict(red, "BCE + Dice (per image)", "BCE", "foreground_ratio"))
+glue_verdict("ch6_red_dice", red.verdict("BCE + Dice (batch)", "BCE + Dice (per image)", "dice"))
+glue_verdict("ch6_red_ap", red.verdict("BCE + Dice (batch)", "BCE + Dice (per image)", "average_precision"))
+glue_verdict("ch6_red_vs_bce", red.verdict("BCE + Dice (batch)", "BCE", "dice"))
+glue_verdict("ch6_thr_ap", red.verdict("BCE + Dice (per image)", "BCE", "average_precision"))
+glue_verdict("ch6_thr_best", red.verdict("BCE + Dice (per image)", "BCE", "best_threshold_dice"))
+glue_verdict("ch6_thr_ratio", red.verdict("BCE + Dice (per image)", "BCE", "foreground_ratio"))
 for key, model in (("bce", "BCE"), ("image", "BCE + Dice (per image)"), ("batch", "BCE + Dice (batch)")):
     for metric in RED_METRICS:
         glue(f"ch6_red_{key}_{metric}", red_means[model][metric])

@@ -60,20 +60,6 @@ DEVICE = resolve_device("auto")
 print("device:", DEVICE, "| settings:", CH6B)
 
 
-def verdict(result, a, b, metric="foreground_iou"):
-    """The verdict of ``a`` vs ``b`` on ``metric`` in a stored experiment."""
-    (v,) = [v for v in result.verdicts if (v["a"], v["b"], v["metric"]) == (a, b, metric)]
-    return v
-
-
-def glue_reading(name, v):
-    """Glue a verdict's quotable form, words and wins. (glue_verdict glues these and more, including the
-    seeds a verdict would need: a search that takes long for a hopeless one, so we use it where we need it.)"""
-    glue(name, format_interval(v))
-    glue(f"{name}_words", verdict_words(v))
-    glue(f"{name}_wins", v["wins"])
-
-
 def report(r, seconds):
     """One line for a live run checked against its stored row by ``reproduce``."""
     print(f"{r['model']}, seed {r['seed']}: foreground IoU stored {r['stored']['foreground_iou']:.4f}, "
@@ -200,7 +186,7 @@ print(f"{len(ds.seeds)} seeds, {ds.n_test} test images, {ds.seconds / 60:.0f} mi
 print(format_table(list(ds_means.values()), metrics=METRICS), "\n")
 for v in ds.verdicts:
     print(format_verdict(v))
-v_ds = glue_verdict("ch6b_ds", verdict(ds, "UNet++ DS", "UNet++"))
+v_ds = glue_verdict("ch6b_ds", ds.verdict("UNet++ DS", "UNet++", "foreground_iou"))
 glue("ch6b_ds_iou_ds", ds_means["UNet++ DS"]["foreground_iou"])
 glue("ch6b_ds_iou_plain", ds_means["UNet++"]["foreground_iou"])
 glue("ch6b_ds_std_ds", ds_means["UNet++ DS"]["foreground_iou_std"])
@@ -256,7 +242,7 @@ def three_seed_readings(result, a, b):
 
 
 ds_012, ds_called, n_triples = three_seed_readings(ds, "UNet++ DS", "UNet++")
-glue_reading("ch6b_ds_012", ds_012)
+glue_verdict("ch6b_ds_012", ds_012)
 glue("ch6b_ds_triples_called", sum(ds_called.values()))
 glue("ch6b_ds_triples_for", ds_called["a>b"])
 glue("ch6b_ds_triples_against", ds_called["b>a"])
@@ -377,13 +363,13 @@ print(f"{len(nest.seeds)} seeds, {nest.n_test} test images, {nest.seconds / 60:.
 print(format_table(list(nest_means.values()), metrics=METRICS), "\n")
 for v in nest.verdicts:
     print(format_verdict(v))
-glue_verdict("ch6b_nest_pp_unet", verdict(nest, "UNet++", "U-Net"))
+glue_verdict("ch6b_nest_pp_unet", nest.verdict("UNet++", "U-Net", "foreground_iou"))
 for a, b, key in (("UNet+", "U-Net", "plus_unet"), ("UNet-e", "U-Net", "e_unet"), ("UNet++", "UNet+", "pp_plus"),
                   ("UNet+", "UNet-e", "plus_e")):
-    glue_reading(f"ch6b_nest_{key}", verdict(nest, a, b))
+    glue_verdict(f"ch6b_nest_{key}", nest.verdict(a, b, "foreground_iou"))
 for name, r in nest_means.items():
     glue(f"ch6b_nest_iou_{name.replace('+', 'p').replace('-', '_')}", r["foreground_iou"])
-glue("ch6b_nest_vs_unet_resolved", sum(verdict(nest, m, "U-Net")["verdict"] != "unresolved"
+glue("ch6b_nest_vs_unet_resolved", sum(nest.verdict(m, "U-Net", "foreground_iou")["verdict"] != "unresolved"
                                        for m in ("UNet++", "UNet+", "UNet-e")))
 glue("ch6b_fwer", 1 - 0.95 ** len(nest.verdicts))  # at least one of k independent 95% intervals misses
 
@@ -419,11 +405,11 @@ glue("ch6b_poor_max", max(v for (m, s), v in by_seed.items() if s in poor[m]))
 # %%
 # NBVAL_IGNORE_OUTPUT
 nest_012, nest_called, _ = three_seed_readings(nest, "UNet++", "U-Net")
-glue_reading("ch6b_nest_012", nest_012)
+glue_verdict("ch6b_nest_012", nest_012)
 glue("ch6b_nest_triples_called", sum(nest_called.values()))
 plus_012, plus_called, _ = three_seed_readings(nest, "UNet+", "U-Net")
 glue("ch6b_plus_triples_against", plus_called["b>a"])
-glue_reading("ch6b_plus_012", plus_012)
+glue_verdict("ch6b_plus_012", plus_012)
 unet_runs = sorted((r for r in nest.rows if r["model"] == "U-Net"), key=lambda r: -r["foreground_iou"])
 rank = {r["seed"]: k + 1 for k, r in enumerate(unet_runs)}
 print("U-Net's seeds from best to worst:", [r["seed"] for r in unet_runs])
@@ -566,7 +552,7 @@ l2, l3, l4 = prune[1], prune[2], prune[3]
 print(f"L3 vs L4: {1 - l3['ms'] / l4['ms']:.0%} less inference time, {1 - l3['params'] / l4['params']:.0%} fewer "
       f"parameters; L2: {l2['ms'] / l4['ms']:.0%} of L4's time")
 for level in (3, 2, 1):
-    glue_verdict(f"ch6b_prune{level}", verdict(ds, f"UNet++ DS pruned L{level}", "UNet++ DS"))
+    glue_verdict(f"ch6b_prune{level}", ds.verdict(f"UNet++ DS pruned L{level}", "UNet++ DS", "foreground_iou"))
     glue(f"ch6b_prune{level}_iou", prune[level - 1]["iou"])
 glue("ch6b_l4_iou", l4["iou"])
 glue("ch6b_l3_time_saved", 1 - l3["ms"] / l4["ms"])
@@ -829,4 +815,4 @@ for size in (128, 512):
 # by chance alone). An "unresolved" verdict may become resolved, or stay unresolved: more seeds narrow
 # the interval; they do not make a small difference larger.
 # other = run("ch6b-deep-supervision", seeds=range(8, 16), cache=False)
-# print(format_verdict(verdict(other, "UNet++ DS", "UNet++")))
+# print(format_verdict(other.verdict("UNet++ DS", "UNet++", "foreground_iou")))

@@ -126,6 +126,17 @@ class ExperimentResult:
     version: str = __version__
     from_store: bool = False
 
+    def verdict(self, a: str, b: str, metric: str, dataset=None) -> dict:
+        """The stored verdict of ``a`` vs ``b`` on ``metric`` (on ``dataset``, where the experiment has several)."""
+        found = [v for v in self.verdicts if (v["a"], v["b"], v["metric"]) == (a, b, metric)
+                 and (dataset is None or v.get("dataset") == dataset)]
+        if len(found) != 1:
+            have = sorted({(v["a"], v["b"], v["metric"], v.get("dataset")) for v in self.verdicts}, key=str)
+            what = "several verdicts (name a dataset)" if found else "no verdict"
+            raise ValueError(f"{self.name} has {what} for {a!r} vs {b!r} on {metric!r}"
+                             + (f" ({dataset!r})" if dataset else "") + f"; its verdicts: {have}")
+        return found[0]
+
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("name", "seeds", "rows", "verdicts", "n_test", "complete_real_split",
                                            "seconds", "config", "hardware", "version")}
