@@ -5,6 +5,7 @@
 #   make notebooks   rebuild notebooks/*.ipynb from notebooks/src/*.py and re-execute them in place
 #   make bench       run the benchmark suite (python -m segedu bench)
 #   make experiments run and store the named experiments (python -m segedu.experiments; hours on a CPU)
+#   make pretrained  retrain the reference models side by side (python -m segedu.pretrained; about 1.5 h on 2 cores)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,10 +23,10 @@ TEST_THREADS ?= 1
 # make test a live run that differs from its stored row is an error, on any machine.
 TEST_ENV := OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) SEGEDU_STRICT_REPRODUCE=1
 
-.PHONY: all book test test-lib test-notebooks notebooks bench experiments install clean help
+.PHONY: all book test test-lib test-notebooks notebooks bench experiments pretrained install clean help
 
 help:
-	@sed -n '1,7p' Makefile
+	@sed -n '1,8p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,3 +66,10 @@ experiments: install
 
 clean:
 	rm -rf _build .pytest_cache
+
+# The reference models (segedu/pretrained/weights): one thread each, trained side by side; each
+# writes its float16 weights and its record (command, seconds, machine, held-out scores).
+pretrained: install
+	OMP_NUM_THREADS=1 $(PY) -m segedu.pretrained train unet-isbi2012 --force > pretrained-unet-isbi2012.log 2>&1 & \
+	OMP_NUM_THREADS=1 $(PY) -m segedu.pretrained train unet-camvid --force > pretrained-unet-camvid.log 2>&1; \
+	wait; tail -n 3 pretrained-*.log
