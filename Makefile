@@ -23,7 +23,7 @@ TEST_THREADS ?= 1
 # make test a live run that differs from its stored row is an error, on any machine.
 TEST_ENV := OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) SEGEDU_STRICT_REPRODUCE=1
 
-.PHONY: all book test test-lib test-notebooks notebooks bench experiments pretrained install clean help
+.PHONY: all book test test-lib test-notebooks notebooks bench experiments pretrained i18n install clean help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -73,3 +73,9 @@ pretrained: install
 	OMP_NUM_THREADS=1 $(PY) -m segedu.pretrained train unet-isbi2012 --force > pretrained-unet-isbi2012.log 2>&1 & \
 	OMP_NUM_THREADS=1 $(PY) -m segedu.pretrained train unet-camvid --force > pretrained-unet-camvid.log 2>&1; \
 	wait; tail -n 3 pretrained-*.log
+
+# The Chinese edition's catalogues (locales/zh_CN): re-extract the English and merge it in (new
+# messages empty, changed ones fuzzy), then show what is left to translate.
+i18n: install
+	$(PY) tools/i18n.py update
+	$(PY) tools/i18n.py check || true
