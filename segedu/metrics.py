@@ -181,7 +181,7 @@ def isbi_challenge_scores(pred_cells, true_cells) -> dict:
     * ``rand_error``: the *foreground-restricted* adapted Rand error (scikit-image's
       ``adapted_rand_error``, pixels of true membrane ignored): 1 - F-score of "these two pixels
       are in the same cell" over all pairs of true-cell pixels. A merge of two cells or a split of
-      one both cost pairs. ``rand_precision``/``rand_recall``: its two halves.
+      one both cost pairs.
     * ``vi_merge``, ``vi_split``: the variation of information ``VI = H(true | pred) + H(pred |
       true)`` (scikit-image's ``variation_of_information``, true membrane ignored), in bits:
       ``vi_merge = H(true | pred)`` grows when predicted cells merge true ones, ``vi_split =

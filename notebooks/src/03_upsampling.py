@@ -30,17 +30,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib import cbook
+from matplotlib.patches import Patch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import TensorDataset
 
-from segedu import metrics, viz
+from segedu import metrics, pretrained, viz
+from segedu.data import CamVid
 from segedu.experiments import EXPERIMENTS, compare, reproduce, run
 from segedu.experiments.catalog.ch3 import CH3
 from segedu.glue import glue, glue_verdict
 from segedu.layers import BedOfNailsUpsample, MaxUnpool, NearestUpsample
+from segedu.losses import pixel_cross_entropy
 from segedu.models.encoder_decoder import EncoderDecoder
 from segedu.summary import format_table, format_verdict, paired_verdict, summarize
-from segedu.train import resolve_device
+from segedu.train import fit, resolve_device
 from segedu.widgets import upsampling_explorer
 
 # %%
@@ -53,7 +57,17 @@ PHOTO_SIDE = 128          # the photograph is resized to PHOTO_SIDE x PHOTO_SIDE
 CACHE = True              # False: re-train the experiment from scratch (40 runs; the table below prints the
                           # minutes of compute they took on a CPU; on a GPU the numbers differ in the third
                           # decimal, the verdicts should not)
-DEVICE = resolve_device("auto")  # used only when CACHE = False and for the two live models of the figure
+# SegNet's data (the CamVid section): a small max-unpooling encoder-decoder at reduced resolution, trained with
+# median-frequency weights, about a minute on 2 CPU cores.
+# On a GPU: CAMVID_SIZE = (192, 256), CAMVID_STEPS = 3000, CAMVID_WIDTH = 32, CAMVID_LEVELS = 4.
+CAMVID_SIZE = (96, 128)   # frames are shrunk from 360x480 to this (same aspect ratio; sides divisible by 2**levels)
+CAMVID_STEPS = 300        # optimizer steps
+CAMVID_BATCH = 8
+CAMVID_LR = 3e-3
+CAMVID_WIDTH = 8          # channels of the first level (SegNet: 64)
+CAMVID_LEVELS = 4         # 2x2 poolings (SegNet: 5)
+CAMVID_SHOW = [10, 120, 200]  # test frames for the figure
+DEVICE = resolve_device("auto")  # used when CACHE = False, for the two live models of the figure and for CamVid
 _ = torch.manual_seed(SEED)
 print("device:", DEVICE)
 print("the experiment's settings:", CH3)
@@ -535,7 +549,292 @@ fig.tight_layout()
 # borders, and fill whole patches where a narrow gap or a small cell is lost (the small cells of the
 # fourth image melt into blobs). Max unpooling keeps the straight edges and the thin gaps of the
 # truth; its wrong pixels are mostly isolated single pixels along the borders.
+
+# %% [markdown]
+# ## SegNet's decoder on SegNet's data
 #
+# SegNet {cite}`badrinarayanan2017segnet` was designed for road scenes, and CamVid — the street
+# frames of chapter 2's last section, 360×480 pixels, 11 classes and an "unlabelled" label 11 — is
+# the data set it was evaluated on. Its decoder is the max unpooling of this chapter: an encoder of
+# VGG16's 13 convolutions with five 2×2 max-poolings, and a mirrored decoder that puts every value
+# back where the pooling found it. `EncoderDecoder(up="max_unpool")` is a small version of it: fewer
+# poolings (`CAMVID_LEVELS`), far fewer channels (`CAMVID_WIDTH` in the first level), no ImageNet
+# initialisation. Before training it on CamVid, one property of the data that SegNet had to handle:
+# a few classes cover most of the pixels.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# The train and test splits (about 95 MB and 60 MB; downloaded once, then read from disk).
+camvid_train = CamVid("train", download=True)
+camvid_test = CamVid("test", download=True)
+
+
+def shrink(data, size, keep_full=False):
+    """Every frame of `data` resized to `size` (bilinear, antialiased), its labels resized by nearest
+    neighbour (labels are categories: averaging them would invent classes), and (keep_full) the
+    full-size labels as uint8; also the pixel count of each label 0..11 at full size."""
+    frames, labels, full = [], [], []
+    counts = torch.zeros(CamVid.num_classes + 1, dtype=torch.long)
+    for k in range(len(data)):
+        image, mask = data[k]
+        frames.append(F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0])
+        labels.append(F.interpolate(mask[None, None].float(), size=size, mode="nearest")[0, 0].long())
+        counts += torch.bincount(mask.flatten(), minlength=CamVid.num_classes + 1)
+        if keep_full:
+            full.append(mask.to(torch.uint8))
+    return torch.stack(frames), torch.stack(labels), (torch.stack(full) if keep_full else None), counts
+
+
+t0 = time.perf_counter()
+cv_train_x, cv_train_y, _, cv_counts = shrink(camvid_train, CAMVID_SIZE)
+cv_test_x, cv_test_y, cv_test_full, _ = shrink(camvid_test, CAMVID_SIZE, keep_full=True)
+print(camvid_train, "\n", camvid_test, sep="")
+print(f"frames at {CAMVID_SIZE[0]}x{CAMVID_SIZE[1]} (test labels also at 360x480), read and resized in "
+      f"{time.perf_counter() - t0:.0f} s")
+
+# %% [markdown]
+# ### Few classes cover most pixels
+#
+# The left panel counts the labelled pixels of each class in the training frames (unlabelled
+# pixels are no class and are left out).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+share = cv_counts[:CamVid.num_classes].double() / cv_counts[:CamVid.num_classes].sum()
+order = share.argsort(descending=True).tolist()
+for k in order:
+    print(f"{CamVid.CLASSES[k]:<11} {share[k]:7.2%}")
+top3 = order[:3]
+rare4 = order[-4:]
+glue("ch3_cv_top3", ", ".join(CamVid.CLASSES[k] for k in top3))
+glue("ch3_cv_top3_pct", 100 * float(share[top3].sum()))
+glue("ch3_cv_rare4", ", ".join(CamVid.CLASSES[k] for k in rare4))
+glue("ch3_cv_rare4_pct", 100 * float(share[rare4].sum()))
+glue("ch3_cv_most", CamVid.CLASSES[order[0]])
+glue("ch3_cv_least", CamVid.CLASSES[order[-1]])
+_ = glue("ch3_cv_most_vs_least", float(share[order[0]] / share[order[-1]]))
+
+# %% [markdown]
+# {glue:text}`ch3_cv_top3` cover {glue:text}`ch3_cv_top3_pct:.0f`% of the labelled pixels; the four
+# rarest classes, {glue:text}`ch3_cv_rare4`, together {glue:text}`ch3_cv_rare4_pct:.1f`%. There are
+# {glue:text}`ch3_cv_most_vs_least:.0f` times as many {glue:text}`ch3_cv_most` pixels as
+# {glue:text}`ch3_cv_least` pixels. With the plain cross entropy, every pixel counts once, so the
+# rare classes carry almost nothing of the loss, and a network can reach a low loss while never
+# predicting them.
+#
+# **Median-frequency balancing.** SegNet weights each class's term of the cross entropy with
+# Eigen and Fergus's *median frequency balancing* {cite}`eigen2015predicting`:
+#
+# $$w_c = \frac{\operatorname{median}_k f_k}{f_c}, \qquad
+#   f_c = \frac{\text{pixels of class } c}{\text{pixels of the frames in which } c \text{ appears}} ,$$
+#
+# so the class of median frequency gets weight 1, rarer classes more and frequent ones less.
+# The frequency counts only the frames in which the class appears: a class that is rare because it
+# is in few frames, but large where it is, is not weighted up as much as one that is small wherever
+# it appears. `CamVid("train").median_frequency_weights()` computes it from the training labels;
+# `CamVid.MEDIAN_FREQUENCY_WEIGHTS` are the weights SegNet published with its training files. The
+# right panel puts the two side by side (on a log scale).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+freq = camvid_train.class_frequencies()
+mfw = camvid_train.median_frequency_weights()            # computed here, from the train split's labels
+segnet_w = torch.tensor(CamVid.MEDIAN_FREQUENCY_WEIGHTS)  # SegNet's published weights
+print(f"{'class':<11} {'f_c':>7} {'w_c here':>9} {'SegNet':>7} {'here / SegNet':>14}")
+for k, name in enumerate(CamVid.CLASSES):
+    print(f"{name:<11} {freq[k]:>7.4f} {mfw[k]:>9.4f} {segnet_w[k]:>7.4f} {mfw[k] / segnet_w[k]:>14.2f}")
+diff = (mfw - segnet_w).abs()
+k_max = int(diff.argmax())
+CLOSE = 0.15  # "close": within 15% of SegNet's weight
+glue("ch3_cv_w_maxdiff", float(diff[k_max]))
+glue("ch3_cv_w_maxdiff_class", CamVid.CLASSES[k_max])
+glue("ch3_cv_w_maxdiff_here", float(mfw[k_max]))
+glue("ch3_cv_w_maxdiff_segnet", float(segnet_w[k_max]))
+glue("ch3_cv_w_close", int(((mfw / segnet_w - 1).abs() <= CLOSE).sum()))
+glue("ch3_cv_w_close_pct", 100 * CLOSE)
+glue("ch3_cv_w_same_rank", int((mfw.argsort() == segnet_w.argsort()).sum()))  # classes in the same place of the order
+glue("ch3_cv_w_max", float(mfw.max()))
+glue("ch3_cv_w_max_class", CamVid.CLASSES[int(mfw.argmax())])
+glue("ch3_cv_w_min", float(mfw.min()))
+_ = glue("ch3_cv_w_min_class", CamVid.CLASSES[int(mfw.argmin())])
+
+# %% alt="Left: bar chart of the share of labelled training pixels of each CamVid class, a few large classes and a long tail of rare ones. Right: the median-frequency weight of each class on a log scale, computed here from the training labels next to SegNet's published weights; rare classes get large weights, frequent ones small."
+x = np.arange(CamVid.num_classes)
+colors = CamVid.PALETTE[:CamVid.num_classes] / 255
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
+ax1.bar(x, 100 * share.numpy(), color=colors, edgecolor="k", lw=0.5)
+ax1.set_xticks(x, CamVid.CLASSES, rotation=35, ha="right")
+ax1.set_ylabel("% of the labelled training pixels")
+ax1.set_title("CamVid train split: class imbalance", fontsize=10)
+ax2.bar(x - 0.2, mfw.numpy(), 0.4, color="C0", label="computed here (train split)")
+ax2.bar(x + 0.2, segnet_w.numpy(), 0.4, color="C1", label="SegNet's published weights")
+ax2.axhline(1, color="gray", lw=0.8, ls=":")
+ax2.set_yscale("log")
+ax2.set_xticks(x, CamVid.CLASSES, rotation=35, ha="right")
+ax2.set_ylabel("class weight $w_c$ (log scale)")
+ax2.set_title("median-frequency weights", fontsize=10)
+ax2.legend(fontsize=8)
+fig.tight_layout()
+
+# %% [markdown]
+# The weights run from {glue:text}`ch3_cv_w_min:.2f` ({glue:text}`ch3_cv_w_min_class`) to
+# {glue:text}`ch3_cv_w_max:.2f` ({glue:text}`ch3_cv_w_max_class`). Sorted by weight, ours and
+# SegNet's put {glue:text}`ch3_cv_w_same_rank:d` of the 11 classes in the same place, and
+# {glue:text}`ch3_cv_w_close:d` of ours are within {glue:text}`ch3_cv_w_close_pct:.0f`% of SegNet's.
+# The largest difference is for
+# {glue:text}`ch3_cv_w_maxdiff_class`: {glue:text}`ch3_cv_w_maxdiff_here:.2f` here against
+# {glue:text}`ch3_cv_w_maxdiff_segnet:.2f` published (a difference of
+# {glue:text}`ch3_cv_w_maxdiff:.2f`). SegNet's files do not say exactly which labels and pixel counts
+# its weights were computed from, so we train with the weights computed here from the training
+# split, by the definition above, and keep SegNet's for comparison (exercise 4 recomputes them by
+# hand).
+#
+# ### A small SegNet on CamVid
+#
+# The chapter's max-unpooling encoder–decoder, with 11 outputs, trained on the shrunk training
+# frames with the weighted cross entropy and the unlabelled pixels ignored. As in chapter 2, the
+# scores are upsampled bilinearly to 360×480 for the evaluation, so every test pixel is scored
+# against the original labels.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def segnet_loss(scores, target):
+    # Median-frequency weights per class; unlabelled pixels (11) leave the sum and the count.
+    return pixel_cross_entropy(scores, target, class_weights=mfw.to(scores.device), ignore_index=CamVid.IGNORE_INDEX)
+
+
+torch.manual_seed(SEED)
+small_segnet = EncoderDecoder(CamVid.num_classes, 3, up="max_unpool", width=CAMVID_WIDTH, levels=CAMVID_LEVELS)
+n_params = sum(p.numel() for p in small_segnet.parameters())
+cv_history = fit(small_segnet, TensorDataset(cv_train_x, cv_train_y), loss=segnet_loss, epochs=10_000,
+                 max_steps=CAMVID_STEPS, batch_size=CAMVID_BATCH, lr=CAMVID_LR, device=DEVICE, seed=SEED,
+                 progress=False)
+small_segnet = small_segnet.cpu().eval()
+bottleneck = (CAMVID_SIZE[0] // 2**CAMVID_LEVELS, CAMVID_SIZE[1] // 2**CAMVID_LEVELS)
+print(f"max-unpooling encoder-decoder, {CAMVID_LEVELS} poolings (bottleneck {bottleneck[0]}x{bottleneck[1]}), "
+      f"{n_params:,} parameters: {CAMVID_STEPS} steps of {CAMVID_BATCH} frames in {cv_history.seconds:.0f} s, "
+      f"weighted loss of the last epoch {cv_history.epochs[-1]['loss']:.3f} (first {cv_history.epochs[0]['loss']:.3f})")
+glue("ch3_cv_steps", CAMVID_STEPS)
+glue("ch3_cv_batch", CAMVID_BATCH)
+glue("ch3_cv_seconds", cv_history.seconds)
+glue("ch3_cv_params", n_params)
+_ = glue("ch3_cv_size", f"{CAMVID_SIZE[0]}×{CAMVID_SIZE[1]}")
+
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+@torch.no_grad()
+def camvid_confusion(model, frames, labels, batch=16):
+    """Confusion matrix [11, 11] (rows: true class) over all `frames`; the scores are upsampled
+    bilinearly to the size of `labels` before the argmax; unlabelled pixels are ignored."""
+    conf = torch.zeros(CamVid.num_classes, CamVid.num_classes, dtype=torch.long)
+    for i in range(0, len(frames), batch):
+        scores = F.interpolate(model(frames[i:i + batch]), size=labels.shape[-2:], mode="bilinear",
+                               align_corners=False)
+        conf += metrics.confusion_matrix(scores.argmax(1), labels[i:i + batch], CamVid.num_classes,
+                                         ignore_index=CamVid.IGNORE_INDEX)
+    return conf
+
+
+def iou_from_confusion(conf):
+    """Per-class IoU TP / (TP + FP + FN) from a confusion matrix (rows: true class)."""
+    c = conf.double()
+    tp = c.diag()
+    return tp / (c.sum(0) + c.sum(1) - tp)
+
+
+cv_conf = camvid_confusion(small_segnet, cv_test_x, cv_test_full)
+seg_iou = iou_from_confusion(cv_conf)
+ref = pretrained.record("unet-camvid")       # the reference model: how it was trained, what it scored
+ref_scores = ref["held_out_scores"]
+ref_iou = torch.tensor([ref_scores["class_iou"][name] for name in CamVid.CLASSES], dtype=torch.float64)
+print(f"{'class':<11} {'weight':>6} {'small SegNet':>12} {'reference':>9}")
+for k, name in enumerate(CamVid.CLASSES):
+    print(f"{name:<11} {mfw[k]:>6.2f} {seg_iou[k]:>12.3f} {ref_iou[k]:>9.3f}")
+print(f"{'mean IoU':<11} {'':>6} {seg_iou.mean():>12.3f} {ref_scores['mean_iou']:>9.3f}   "
+      f"({len(cv_test_x)} test frames at 360x480, unlabelled ignored)")
+rare = [k for k in range(CamVid.num_classes) if mfw[k] > 1]      # the classes the weights push up
+common = [k for k in range(CamVid.num_classes) if mfw[k] < 1]
+glue("ch3_cv_n_test", len(cv_test_x))
+glue("ch3_cv_miou", float(seg_iou.mean()))
+glue("ch3_cv_acc", float(cv_conf.diag().sum() / cv_conf.sum()))
+glue("ch3_cv_ref_miou", ref_scores["mean_iou"])
+glue("ch3_cv_ref_steps", ref["steps"])
+glue("ch3_cv_ref_minutes", ref["train_seconds"] / 60)
+glue("ch3_cv_ref_size", f"{round(360 * ref['recipe']['scale'])}×{round(480 * ref['recipe']['scale'])}")
+glue("ch3_cv_n_rare", len(rare))
+glue("ch3_cv_rare_names", ", ".join(CamVid.CLASSES[k] for k in rare))
+glue("ch3_cv_rare_miou", float(seg_iou[rare].mean()))
+glue("ch3_cv_common_miou", float(seg_iou[common].mean()))
+glue("ch3_cv_ref_rare_miou", float(ref_iou[rare].mean()))
+glue("ch3_cv_ref_common_miou", float(ref_iou[common].mean()))
+glue("ch3_cv_ref_vs_seg", "above" if ref_scores["mean_iou"] > float(seg_iou.mean()) else "below")
+_ = glue("ch3_cv_ref_wins", int((ref_iou > seg_iou).sum()))
+
+# %% alt="Bar chart of the intersection over union of each CamVid class on the test split, two bars per class: the small max-unpooling encoder-decoder trained here with median-frequency weights, and the reference U-Net; dashed lines mark each model's mean."
+fig, ax = plt.subplots(figsize=(10, 3.6))
+ax.bar(x - 0.2, seg_iou.numpy(), 0.4, color="C0", label=f"small SegNet-style (this notebook): mean {seg_iou.mean():.3f}")
+ax.bar(x + 0.2, ref_iou.numpy(), 0.4, color="C1", label=f"reference unet-camvid (record): mean {ref_scores['mean_iou']:.3f}")
+ax.axhline(float(seg_iou.mean()), color="C0", ls="--", lw=1)
+ax.axhline(ref_scores["mean_iou"], color="C1", ls="--", lw=1)
+ax.set_xticks(x, [f"{n}\n(w {w:.2f})" for n, w in zip(CamVid.CLASSES, mfw.tolist())], fontsize=8)
+ax.set_ylabel("IoU on the test split"), ax.set_ylim(0, 1)
+ax.set_title(f"CamVid test split, {len(cv_test_x)} frames at 360x480, unlabelled ignored", fontsize=10)
+ax.legend(fontsize=8, loc="upper right")
+fig.tight_layout()
+
+# %% alt="Three CamVid test frames in rows; columns show the frame, its true labels, the prediction of the small max-unpooling encoder-decoder and that of the reference U-Net, in SegNet's colours with a class legend below."
+show_frames = torch.stack([camvid_test[k][0] for k in CAMVID_SHOW])
+with torch.no_grad():
+    seg_pred = F.interpolate(small_segnet(cv_test_x[CAMVID_SHOW]), size=(360, 480), mode="bilinear",
+                             align_corners=False).argmax(1)
+ref_pred = pretrained.predict("unet-camvid", show_frames)
+columns = [("truth", cv_test_full[CAMVID_SHOW]), ("small SegNet-style", seg_pred), ("reference U-Net", ref_pred)]
+fig, axes = plt.subplots(len(CAMVID_SHOW), 4, figsize=(12, 2.35 * len(CAMVID_SHOW) + 0.6))
+for row in range(len(CAMVID_SHOW)):
+    axes[row, 0].imshow(viz.to_image(show_frames[row]))
+    for col, (title, labels) in enumerate(columns, start=1):
+        axes[row, col].imshow(CamVid.PALETTE[labels[row].numpy()], interpolation="nearest")
+for col, title in enumerate(["frame"] + [c[0] for c in columns]):
+    axes[0, col].set_title(title, fontsize=10)
+for ax in axes.flat:
+    ax.set_xticks([]), ax.set_yticks([])
+names = list(CamVid.CLASSES) + ["unlabelled (ignored)"]
+fig.legend(handles=[Patch(facecolor=CamVid.PALETTE[k] / 255, edgecolor="k", label=n) for k, n in enumerate(names)],
+           loc="lower center", ncol=6, frameon=False, fontsize=8)
+fig.tight_layout(rect=(0, 0.08, 1, 1))
+
+# %% [markdown]
+# **What the run shows.** In {glue:text}`ch3_cv_seconds:.0f` s ({glue:text}`ch3_cv_steps:d` steps of
+# {glue:text}`ch3_cv_batch:d` frames at {glue:text}`ch3_cv_size`), the small max-unpooling
+# encoder–decoder ({glue:text}`ch3_cv_params:,d` parameters) reaches a mean IoU of
+# {glue:text}`ch3_cv_miou:.3f` on the {glue:text}`ch3_cv_n_test:d` test frames at full size. The
+# {glue:text}`ch3_cv_n_rare:d` classes that the weights push up ({glue:text}`ch3_cv_rare_names`)
+# average an IoU of {glue:text}`ch3_cv_rare_miou:.3f`, the classes they push down
+# {glue:text}`ch3_cv_common_miou:.3f`: after a run this short, the rare classes stay close to zero
+# even with the weights, which change what the loss rewards, not how much a few hundred steps can
+# learn. The reference U-Net's recorded mean IoU,
+# {glue:text}`ch3_cv_ref_miou:.3f`, is {glue:text}`ch3_cv_ref_vs_seg` it (its IoU is higher for
+# {glue:text}`ch3_cv_ref_wins:d` of the 11 classes; the rare ones average
+# {glue:text}`ch3_cv_ref_rare_miou:.3f`, the frequent ones {glue:text}`ch3_cv_ref_common_miou:.3f`),
+# after {glue:text}`ch3_cv_ref_steps:,d` steps and {glue:text}`ch3_cv_ref_minutes:.0f` minutes of
+# training with the same weights, on frames of {glue:text}`ch3_cv_ref_size` instead of
+# {glue:text}`ch3_cv_size`, with augmentation, and with skip connections that carry whole feature
+# maps to the decoder, not only the pooling indices. One run of each: it shows what a minute buys,
+# not which architecture is better (chapter 2's CamVid section lists what separates the two
+# trainings; a verdict would need eight or more seeds of each at the same budget).
+#
+# The SegNet paper reports, for SegNet on this test split, a mean IoU of 50.2%, with a
+# class-average accuracy of 65.9% and a global pixel accuracy of 88.6%
+# {cite}`badrinarayanan2017segnet`. That is not a target
+# for a one-minute run from scratch: SegNet's encoder is VGG16's 13 convolutional layers,
+# initialised from weights trained on ImageNet, its decoder mirrors that encoder layer for layer,
+# and it was trained at the full 360×480 for far longer than this notebook's budget.
+# Scores copied from different papers are also computed in slightly different ways (for example,
+# per-class IoU averaged over the whole split or over frames), so a difference of a few points
+# between them is no measurement either.
+
+# %% [markdown]
 # ## Summary
 #
 # * Nearest neighbour copies a value into its whole block, bed of nails into one fixed corner,
@@ -552,6 +851,12 @@ fig.tight_layout()
 #   its indices are the only path by which full-resolution positions reach the decoder. Bilinear
 #   interpolation, the smoothest, came last. The previous edition's opposite ranking came from
 #   networks that had not learned their task.
+# * On SegNet's own data, CamVid, a few classes cover most pixels ({glue:text}`ch3_cv_top3`:
+#   {glue:text}`ch3_cv_top3_pct:.0f`%), and SegNet's answer is median-frequency balancing,
+#   $w_c = \operatorname{median}_k f_k / f_c$. A small max-unpooling encoder–decoder trained with those
+#   weights for {glue:text}`ch3_cv_seconds:.0f` s reaches a mean IoU of {glue:text}`ch3_cv_miou:.3f` on
+#   the full-size test split, against {glue:text}`ch3_cv_ref_miou:.3f` for the long-trained reference
+#   U-Net: one run each, a demonstration and not a comparison of architectures.
 #
 # ## Exercises
 #
@@ -562,6 +867,18 @@ fig.tight_layout()
 #    Compare with the photograph's measurement.
 # 3. **Odd sizes.** Pool a 7×7 map with 2×2 pooling and unpool it. Why does `MaxUnpool` need
 #    `output_size`, and what happens to the last row and column?
+# 4. **Median-frequency weights by hand.** From the training masks, compute $f_c$ (pixels of class
+#    $c$ over the pixels of the frames in which $c$ appears) and $w_c$, and check them against
+#    `median_frequency_weights()`. Then compute the plain inverse frequency of chapter 2 (pixels of
+#    $c$ over all labelled pixels, inverted), scaled so that its median class also gets 1. Which
+#    classes does the choice of "frames in which $c$ appears" change most, and why?
+# 5. **Who carries the loss?** At the start of training every labelled pixel costs about the same
+#    ($\log 11$ when all scores are equal). What share of the loss does each class carry then,
+#    with the plain cross entropy and with the median-frequency weights?
+# 6. **Where do the pedestrians go?** Divide each row of the small SegNet's confusion matrix
+#    (`cv_conf`) by its sum and do the same for the reference's recorded one
+#    (`ref_scores["confusion"]`). Draw both with the class names. Where do the pixels of
+#    pedestrians, poles and signs end up in each model?
 
 # %% tags=["hide-cell", "solution"]
 # Solution 1: PyTorch returns the first maximum in scan order (here the top-left), so unpooling puts
@@ -584,3 +901,56 @@ p, i = pool(x7)
 back = MaxUnpool(2)(p, i, output_size=x7.shape)
 print("pooled", tuple(p.shape[-2:]), "-> unpooled", tuple(back.shape[-2:]),
       "; last row/column all zero:", bool((back[0, 0, 6] == 0).all() and (back[0, 0, :, 6] == 0).all()))
+
+# %% tags=["hide-cell", "solution"]
+# Solution 4: f_c divides by the pixels of the frames that contain c, so a class found in few frames
+# but large in them gets a larger f_c, hence a smaller weight, than its share of all pixels says,
+# while a class found in most frames keeps the weight of plain inverse frequency. The table is
+# sorted by that ratio: the classes at the top (in CamVid's train split, Fence and Bicyclist) are
+# the ones found in the fewest frames; poles and signs are in nearly every frame, and keep theirs.
+pixels = np.zeros(CamVid.num_classes)
+frame_pixels = np.zeros(CamVid.num_classes)
+for k in range(len(camvid_train)):
+    mask = camvid_train[k][1]
+    c = torch.bincount(mask.flatten(), minlength=CamVid.num_classes + 1)[:CamVid.num_classes].numpy()
+    pixels += c
+    frame_pixels[c > 0] += mask.numel()     # every pixel of a frame that contains the class
+f = pixels / frame_pixels
+w_hand = np.median(f) / f
+inv = pixels.sum() / pixels                  # plain inverse frequency of all labelled pixels
+inv = inv / np.median(inv)                   # scaled like w_c: the median class gets 1
+print("by hand == median_frequency_weights():", np.allclose(w_hand, mfw.numpy(), rtol=1e-5))
+print(f"{'class':<11} {'median-frequency':>16} {'inverse frequency':>18} {'ratio':>6}")
+for k in np.argsort(w_hand / inv):
+    print(f"{CamVid.CLASSES[k]:<11} {w_hand[k]:>16.3f} {inv[k]:>18.3f} {w_hand[k] / inv[k]:>6.2f}")
+
+# %% tags=["hide-cell", "solution"]
+# Solution 5: with equal per-pixel losses, class c's share of the loss is its share of the pixels
+# (plain), or of the weighted pixels w_c * n_c (weighted). The weights turn a loss dominated by a
+# few large classes into one in which every class carries a comparable part.
+n = cv_counts[:CamVid.num_classes].double()
+plain_share = n / n.sum()
+weighted_share = mfw.double() * n / (mfw.double() * n).sum()
+print(f"{'class':<11} {'plain':>7} {'weighted':>9}")
+for k in weighted_share.argsort(descending=True).tolist():
+    print(f"{CamVid.CLASSES[k]:<11} {plain_share[k]:>7.1%} {weighted_share[k]:>9.1%}")
+print(f"largest / smallest share: plain {plain_share.max() / plain_share.min():.0f}x, "
+      f"weighted {weighted_share.max() / weighted_share.min():.1f}x")
+
+# %% tags=["hide-cell", "solution"]
+# Solution 6: each row is one true class; its entries say where that class's pixels went (the
+# printed lines list the three largest entries of the rows asked about).
+rows = {"small SegNet-style (this notebook)": cv_conf.double(),
+        "reference U-Net (record)": torch.tensor(ref_scores["confusion"], dtype=torch.float64)}
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+for ax, (title, conf) in zip(axes, rows.items()):
+    r = conf / conf.sum(1, keepdim=True)
+    ax.imshow(r.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(11), CamVid.CLASSES, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(11), CamVid.CLASSES, fontsize=8)
+    ax.set_xlabel("predicted class"), ax.set_ylabel("true class"), ax.set_title(title, fontsize=10)
+    for name in ("Pedestrian", "Pole", "SignSymbol"):
+        k = CamVid.CLASSES.index(name)
+        top = r[k].argsort(descending=True)[:3].tolist()
+        print(f"{title[:18]:<18} {name:<11} -> " + ", ".join(f"{CamVid.CLASSES[j]} {r[k, j]:.0%}" for j in top))
+fig.tight_layout()

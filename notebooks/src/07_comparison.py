@@ -16,6 +16,12 @@
 # * `ch7-valid-vs-same`: valid padding with overlap-tile against same padding, both networks
 #   supervised on exactly the same pixels.
 #
+# Beside them stand two *reference models* trained to the end (`segedu.pretrained`): a U-Net on
+# the ISBI 2012 slices, to see how far the experiments' budget is from convergence, and a U-Net on
+# **CamVid** street scenes, the course's first photographs. CamVid is a reference only: there is no
+# multi-seed comparison of architectures on it at this budget, and the section on the reference
+# models says what one would cost.
+#
 # Computing them took {glue:text}`ch7_total_minutes:.0f` minutes on 2 CPU cores, so their
 # results are stored with the library (`segedu/experiments/stored/`, which `pip install` brings
 # along). The chapter reads them, and then trains one run of each
@@ -68,8 +74,10 @@ from segedu.train import resolve_device
 
 # %%
 # Configuration. The default reads the three stored experiments and trains a few short runs live:
-# one run of each experiment, checked against its stored row, and a demonstration of a budget in
-# seconds. About a minute on 2 CPU cores.
+# one run of each experiment, checked against its stored row, a demonstration of a budget in
+# seconds, and the two reference models measured on their held-out data. A couple of minutes on 2
+# CPU cores, of which the CamVid reference model's 233 test frames take under a minute (seconds on
+# a GPU: the reference models run on DEVICE).
 # RERUN = True trains all three experiments again, from scratch, on DEVICE (8 seeds each): meant
 # for a GPU (Colab: Runtime > Change runtime type > GPU). On 2 CPU cores it takes well over an hour.
 # Your numbers will differ from the stored ones in the third decimal; the verdicts are what should
@@ -161,6 +169,12 @@ for name, spec in MODELS.items():
 # * **ISBI 2012**: every training step sees fresh random 48×48 crops of the 24 training slices, and
 #   the test set is the 6 held-out slices (24–29), whole (512×512). The labels are swapped so that
 #   the **membrane is class 1**: the `dice` of these rows is the membrane's.
+# * **CamVid** (reference only): SegNet's street scenes, 11 classes and a *void* label, frames of
+#   360×480, 367 for training and 233 for testing. Only the reference model is measured on it: no
+#   multi-seed comparison of architectures on CamVid at this budget. The reference alone trained for
+#   {glue:text}`ch7_cv_train_minutes:.0f` minutes; the chapter's {glue:text}`ch7_cv_n_models:d`
+#   networks with 8 seeds each would need about {glue:text}`ch7_cv_budget_hours:.0f` hours at its
+#   budget.
 #
 # Training uses 64 images per synthetic data set; each is tested on 200 others.
 
@@ -759,7 +773,447 @@ fig.tight_layout()
 # everything is right. With the {glue:text}`ch7_syn_total:d` + {glue:text}`ch7_isbi_total:d` +
 # {glue:text}`ch7_vvs_total:d` verdicts of this chapter, a verdict or two may be such a miss:
 # the list is a map of where the evidence is, not a set of proofs.
+
+# %% [markdown]
+# ## Trained to the end: the reference models
 #
+# Every run above had a budget that fits a laptop CPU: 120 steps of 4 crops of 48×48, 8 filters in
+# the first layer. How far is that from a network trained to the end? `segedu.pretrained` ships two
+# reference models, each trained once with a full recipe (`segedu/pretrained/recipes.py`): a U-Net
+# on the ISBI 2012 slices, and a U-Net on **CamVid**, street scenes filmed from a car, the course's
+# first photographs. Each comes with its record: the recipe, the command, the machine, the
+# training time and the scores on held-out data. The cells below measure those scores again, live.
+#
+# A reference model is one recipe trained on one seed. It shows where this recipe ends up, not
+# which architecture is better: that would take the seeds of the experiments above, at the
+# reference's budget.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import time
+
+import numpy as np
+import torch.nn.functional as F
+from matplotlib.patches import Patch
+from PIL import Image
+from scipy import stats
+
+from segedu import losses, pretrained
+from segedu.data import CamVid
+from segedu.experiments.catalog.ch7 import CH7  # the chapter's budget: crop size, steps, batch size, width
+
+REFS = {name: pretrained.record(name) for name in ("unet-isbi2012", "unet-camvid")}
+for name, rec in REFS.items():
+    r, m, hw = rec["recipe"], rec["recipe"]["model"], rec["hardware"]
+    scale = "" if r["scale"] == 1 else f" of frames scaled by {r['scale']:g}"
+    print(f"{name}: U-Net of depth {m['depth']}, {m['base_channels']} filters in the first layer, {m['padding']} "
+          f"padding, {count_parameters(pretrained.load(name)):,} parameters\n"
+          f"  {rec['steps']} steps of {r['batch_size']} crops of {r['crop']}x{r['crop']}{scale}, "
+          f"{rec['train_seconds'] / 60:.0f} min on {hw['device_name']} ({hw['device']}, {hw['threads']} thread)\n"
+          f"  command: {rec['command']}")
+
+# %% [markdown]
+# ### ISBI 2012: how far the chapter's budget is from convergence
+#
+# `unet-isbi2012` follows the U-Net paper's recipe on slices 0–23: valid padding and overlap-tile,
+# elastic deformation, and the loss weighted by the paper's weight map (chapter 5b). It is scored
+# on the same 6 held-out slices (24–29), whole, as the `ch7-isbi` rows. Besides the membrane's Dice
+# it gets the challenge's own scores, which judge the *cells* that the predicted membrane cuts
+# a slice into (`segedu.metrics.isbi_challenge_scores`): the Rand error, and the variation of
+# information (VI). A one-pixel gap in a membrane costs almost no Dice, but it merges two cells,
+# and both scores count that.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+ISBI_TARGET = 0.80  # the course's target for this reference: membrane Dice on slices 24-29
+isbi_rec = REFS["unet-isbi2012"]
+if have_isbi:
+    isbi_ref = pretrained.evaluate("unet-isbi2012", progress=False)
+    drift = max(abs(isbi_ref[k] - isbi_rec["held_out_scores"][k]) for k in ("membrane_dice", "rand_error", "vi"))
+    print(f"unet-isbi2012 on slices 24-29, measured now; largest difference from its record: {drift:.1e}")
+    # a scale for the Rand error and the VI: the same slices predicted without any membrane (one big cell)
+    isbi_val_raw = ISBI2012(split="val")  # labels as ISBI2012 gives them: 1 = cell interior
+    blank = [metrics.isbi_challenge_scores(np.ones(tuple(mask.shape), bool), mask.numpy() == 1)
+             for _, mask in (isbi_val_raw[i] for i in range(len(isbi_val_raw)))]
+    glue("ch7_ref_isbi_blank_rand", statistics.mean(s["rand_error"] for s in blank))
+    glue("ch7_ref_isbi_blank_vi", statistics.mean(s["vi"] for s in blank))
+    print(f"no membrane at all: Rand error {statistics.mean(s['rand_error'] for s in blank):.3f}, "
+          f"VI {statistics.mean(s['vi'] for s in blank):.2f}")
+else:
+    isbi_ref = isbi_rec["held_out_scores"]
+    print("no ISBI 2012 slices here: the scores of the record")
+for key in ("membrane_dice", "membrane_iou", "pixel_error", "rand_error", "vi_merge", "vi_split", "vi"):
+    print(f"  {key:<14}{isbi_ref[key]:.4f}")
+
+best = max(isbi_summary, key=lambda r: r["membrane_dice"])  # the chapter's best model, by its mean
+best_run = max(isbi.rows, key=lambda r: r["membrane_dice"])  # and its best single run
+best_seconds = statistics.mean(r["train_seconds"] for r in isbi.rows if r["model"] == best["model"])
+ref_pixels = isbi_rec["steps"] * isbi_rec["recipe"]["batch_size"] * isbi_rec["recipe"]["crop"] ** 2
+own_pixels = EXPERIMENTS["ch7-isbi"].steps * EXPERIMENTS["ch7-isbi"].batch_size * CH7["size"] ** 2
+glue("ch7_ref_isbi_dice", isbi_ref["membrane_dice"])
+glue("ch7_ref_isbi_target", ISBI_TARGET)
+glue("ch7_ref_isbi_target_words", "above" if isbi_ref["membrane_dice"] >= ISBI_TARGET else "below")
+glue("ch7_ref_isbi_rand", isbi_ref["rand_error"])
+glue("ch7_ref_isbi_vi", isbi_ref["vi"])
+glue("ch7_ref_isbi_best_model", best["model"])
+glue("ch7_ref_isbi_best_dice", best["membrane_dice"])
+glue("ch7_ref_isbi_best_run", best_run["membrane_dice"])
+glue("ch7_ref_isbi_best_run_model", f"{best_run['model']} on seed {best_run['seed']}")
+glue("ch7_ref_isbi_gap", isbi_ref["membrane_dice"] - best["membrane_dice"])
+glue("ch7_ref_isbi_pixel_ratio", ref_pixels / own_pixels)
+glue("ch7_ref_isbi_steps", isbi_rec["steps"])
+glue("ch7_ref_isbi_batch", isbi_rec["recipe"]["batch_size"])
+glue("ch7_ref_isbi_width", isbi_rec["recipe"]["model"]["base_channels"])
+glue("ch7_own_width", CH7["width"])
+glue("ch7_ref_isbi_minutes", isbi_rec["train_seconds"] / 60)
+glue("ch7_ref_isbi_best_seconds", best_seconds)
+glue("ch7_unet_paper_rand", metrics.UNET_PAPER_ISBI2012["rand_error"])
+print(f"\nbest model of ch7-isbi by its mean: {best['model']} {best['membrane_dice']:.3f}; best single run: "
+      f"{best_run['model']} seed {best_run['seed']} {best_run['membrane_dice']:.3f}")
+print(f"input pixels seen in training: reference {ref_pixels:,}, chapter {own_pixels:,} "
+      f"({ref_pixels / own_pixels:.0f} times as many)")
+
+# %% alt="Horizontal bars of membrane Dice on the six ISBI 2012 validation slices: the twelve models of ch7-isbi (bar at the mean over the seeds, a dot per seed) and, in a different colour, the reference U-Net trained to the end, with a dashed line at the course's target."
+order = sorted(isbi_summary, key=lambda r: r["membrane_dice"])
+fig, ax = plt.subplots(figsize=(7, 4.6))
+for y, r in enumerate(order):
+    ax.barh(y, r["membrane_dice"], color="0.75")
+    seeds = [x["membrane_dice"] for x in isbi.rows if x["model"] == r["model"]]
+    ax.plot(seeds, [y] * len(seeds), "o", ms=3, color="0.3")
+ax.barh(len(order), isbi_ref["membrane_dice"], color="C0")
+ax.axvline(ISBI_TARGET, ls="--", color="C3", lw=1, label=f"target {ISBI_TARGET:.2f}")
+ax.set_yticks(range(len(order) + 1), [r["model"] for r in order] + ["reference unet-isbi2012"])
+ax.set_xlabel("membrane Dice, slices 24-29 whole"), ax.set_xlim(0, 1)
+ax.set_title(f"ch7-isbi ({EXPERIMENTS['ch7-isbi'].steps} steps, {len(isbi.seeds)} seeds) "
+             f"and the reference ({isbi_rec['steps']} steps, one seed)", fontsize=9)
+ax.legend(loc="lower right", fontsize=8), ax.grid(axis="x", alpha=0.3)
+fig.tight_layout()
+
+# %% [markdown]
+# * Measured now, the reference U-Net's membrane Dice on slices 24–29 is
+#   {glue:text}`ch7_ref_isbi_dice:.3f`, {glue:text}`ch7_ref_isbi_target_words` the course's target
+#   of {glue:text}`ch7_ref_isbi_target:.2f`.
+# * The best model of `ch7-isbi` by its mean, {glue:text}`ch7_ref_isbi_best_model`, averaged
+#   {glue:text}`ch7_ref_isbi_best_dice:.3f` over its seeds.
+# * The best single run of the chapter, {glue:text}`ch7_ref_isbi_best_run_model`, reached
+#   {glue:text}`ch7_ref_isbi_best_run:.3f`.
+# * The reference minus that best mean is {glue:text}`ch7_ref_isbi_gap:+.3f` in membrane Dice:
+#   this is what the chapter's budget leaves out. The reference saw
+#   {glue:text}`ch7_ref_isbi_pixel_ratio:.0f` times as many input pixels in training
+#   ({glue:text}`ch7_ref_isbi_steps:d` steps of {glue:text}`ch7_ref_isbi_batch:d` tiles of 380×380,
+#   against 120 steps of 4 crops of 48×48), with {glue:text}`ch7_ref_isbi_width:d` filters in the
+#   first layer instead of {glue:text}`ch7_own_width:d`, elastic deformation and the weight map.
+# * It trained for {glue:text}`ch7_ref_isbi_minutes:.0f` minutes; the chapter's best model trained
+#   for {glue:text}`ch7_ref_isbi_best_seconds:.0f` seconds per run.
+# * Its Rand error is {glue:text}`ch7_ref_isbi_rand:.3f`: one minus the F-score of "these two
+#   pixels lie in the same cell", over the pairs of true cell pixels (0 is perfect).
+# * The same slices predicted with no membrane at all, one big cell, score a Rand error of
+#   {glue:text}`ch7_ref_isbi_blank_rand:.3f`: that is the scale the reference's number sits on.
+# * Its variation of information is {glue:text}`ch7_ref_isbi_vi:.2f` bits (0 for identical
+#   segmentations); the prediction without membrane has {glue:text}`ch7_ref_isbi_blank_vi:.2f`.
+#
+# The U-Net paper's Rand error of {glue:text}`ch7_unet_paper_rand:.4f` {cite}`ronneberger2015unet`
+# was measured on the challenge's hidden test slices, by a network trained on all 30 labelled
+# slices: another test set, so it gives the scale of a good result, not a number that the
+# reference can be checked against.
+#
+# ### CamVid: street scenes
+#
+# SegNet's version of CamVid {cite}`brostow2009camvid,badrinarayanan2017segnet`: frames of 360×480
+# from a few drives through Cambridge, each pixel labelled with one of 11 classes (sky, building,
+# pole, road, pavement, tree, sign, fence, car, pedestrian, bicyclist) or *void* (unlabelled). The
+# train split has 367 frames, the test split 233, and the frames of a split come from a few videos,
+# so the given split is kept. `unet-camvid` is a same-padding U-Net trained on the train split at
+# half resolution, with random scaling, crops, flips, a little colour jitter and class weights. It
+# predicts at half resolution, and its scores are upsampled to the full 360×480 before the argmax,
+# so it is measured against the original labels. The next cell measures it on all 233 test frames.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+camvid_train, camvid_test = CamVid("train", download=True), CamVid("test", download=True)
+CLASSES, VOID = CamVid.CLASSES, CamVid.IGNORE_INDEX
+CAMVID_TARGET = 0.50  # the course's target for this reference: test mean IoU over the 11 classes, full size
+cv_rec = REFS["unet-camvid"]
+camvid_model = pretrained.load("unet-camvid", device=DEVICE)
+start = time.perf_counter()
+cv = pretrained.evaluate("unet-camvid", model=camvid_model, progress=False)  # ~40 s on 2 CPU cores
+cv_seconds = time.perf_counter() - start
+stored = cv_rec["held_out_scores"]
+cv_drift = float(np.nanmax([abs(cv[k] - stored[k]) for k in ("mean_iou", "pixel_accuracy")]
+                           + [abs(cv["class_iou"][c] - stored["class_iou"][c]) for c in CLASSES]))
+print(f"unet-camvid on the {len(camvid_test)} test frames, measured now in {cv_seconds:.0f} s: mean IoU "
+      f"{cv['mean_iou']:.4f} (record {stored['mean_iou']:.4f}), pixel accuracy {cv['pixel_accuracy']:.4f} "
+      f"(record {stored['pixel_accuracy']:.4f}); largest difference from the record: {cv_drift:.1e}")
+glue("ch7_cv_miou", cv["mean_iou"])
+glue("ch7_cv_pixel_accuracy", cv["pixel_accuracy"])
+glue("ch7_cv_target", CAMVID_TARGET)
+glue("ch7_cv_target_words", "above" if cv["mean_iou"] >= CAMVID_TARGET else "below")
+glue("ch7_cv_drift", cv_drift)
+
+
+def label_counts(ds):
+    """Pixels of each label (classes 0-10, then void) over a split: its label PNGs hold one index per pixel."""
+    counts = np.zeros(VOID + 1, np.int64)
+    for _, mask_path in ds.files:
+        counts += np.bincount(np.asarray(Image.open(mask_path)).ravel(), minlength=VOID + 1)[: VOID + 1]
+    return counts
+
+
+train_counts, test_counts = label_counts(camvid_train), label_counts(camvid_test)
+share = train_counts[:VOID] / train_counts[:VOID].sum()  # each class's share of the labelled train pixels
+class_iou = np.array([cv["class_iou"][c] for c in CLASSES])
+mf_weights = camvid_train.median_frequency_weights().numpy()
+print(f"\n{'class':<12}{'train pixels':>14}{'weight':>9}{'test IoU':>10}")
+for k in np.argsort(-share):
+    print(f"{CLASSES[k]:<12}{100 * share[k]:>13.2f}%{mf_weights[k]:>9.2f}{class_iou[k]:>10.3f}")
+
+# %% alt="Two panels for the CamVid reference model on the test split. Left: a bar per class with its IoU, in the class's SegNet colour, with dashed lines at the mean IoU and at the course's target. Right: each class's IoU against its share of the labelled training pixels on a log scale, each point named."
+colours = CamVid.PALETTE[:VOID] / 255
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw=dict(width_ratios=(1.15, 1)))
+ax1.bar(range(VOID), class_iou, color=colours, edgecolor="k", lw=0.5)
+ax1.axhline(cv["mean_iou"], color="k", ls="--", lw=1, label=f"mean IoU {cv['mean_iou']:.3f}")
+ax1.axhline(CAMVID_TARGET, color="C3", ls=":", lw=1.2, label=f"target {CAMVID_TARGET:.2f}")
+ax1.set_xticks(range(VOID), CLASSES, rotation=45, ha="right")
+ax1.set_ylabel(f"IoU, {len(camvid_test)} test frames"), ax1.set_ylim(0, 1)
+ax1.legend(fontsize=8), ax1.grid(axis="y", alpha=0.3)
+ax1.set_title("unet-camvid: IoU per class", fontsize=10)
+ax2.scatter(100 * share, class_iou, c=colours, edgecolors="k", s=60, zorder=3)
+for k, name in enumerate(CLASSES):
+    ax2.annotate(name, (100 * share[k], class_iou[k]), textcoords="offset points", xytext=(5, 3), fontsize=8)
+ax2.set_xscale("log"), ax2.set_ylim(0, 1), ax2.grid(alpha=0.3)
+ax2.set_xlabel("share of the labelled train pixels (%, log scale)"), ax2.set_ylabel("test IoU")
+ax2.set_title("rare classes against their IoU", fontsize=10)
+fig.tight_layout()
+
+# %%
+rho = float(stats.spearmanr(share, class_iou)[0])  # rank correlation over the 11 classes
+k = 4
+rarest, lowest = set(np.argsort(share)[:k]), set(np.argsort(class_iou)[:k])
+glue("ch7_cv_rho", rho)
+glue("ch7_cv_rho_words", "rarer classes score lower, with few exceptions" if rho >= 0.8 else
+     "rarer classes tend to score lower, with exceptions" if rho >= 0.5 else
+     "the relation is weak" if rho >= 0.1 else "rarer classes do not score lower here")
+glue("ch7_cv_rare_k", k)
+glue("ch7_cv_rare_names", ", ".join(CLASSES[i] for i in np.argsort(share)[:k]))
+glue("ch7_cv_low_names", ", ".join(CLASSES[i] for i in np.argsort(class_iou)[:k]))
+glue("ch7_cv_rare_low", len(rarest & lowest))
+glue("ch7_cv_most", CLASSES[int(np.argmax(share))])
+glue("ch7_cv_least", CLASSES[int(np.argmin(share))])
+glue("ch7_cv_share_ratio", float(share.max() / share.min()))
+glue("ch7_cv_best_class", CLASSES[int(np.nanargmax(class_iou))])
+glue("ch7_cv_best_class_iou", float(np.nanmax(class_iou)))
+glue("ch7_cv_worst_class", CLASSES[int(np.nanargmin(class_iou))])
+glue("ch7_cv_worst_class_iou", float(np.nanmin(class_iou)))
+# the exception: the class whose IoU ranks lowest below its share of the pixels
+rank_gap = stats.rankdata(share) - stats.rankdata(class_iou)
+exception = int(np.argmax(rank_gap))
+glue("ch7_cv_exception", CLASSES[exception])
+glue("ch7_cv_exception_share", float(100 * share[exception]))
+glue("ch7_cv_exception_iou", float(class_iou[exception]))
+glue("ch7_cv_weight_max_class", CLASSES[int(np.argmax(mf_weights))])
+glue("ch7_cv_weight_max", float(mf_weights.max()))
+glue("ch7_cv_weight_min_class", CLASSES[int(np.argmin(mf_weights))])
+glue("ch7_cv_weight_min", float(mf_weights.min()))
+glue("ch7_cv_weight_ratio", float(mf_weights.max() / mf_weights.min()))
+print(f"Spearman rank correlation of train pixel share and test IoU: {rho:+.2f}")
+print(f"the {k} rarest classes: {', '.join(CLASSES[i] for i in np.argsort(share)[:k])}; the {k} lowest IoU: "
+      f"{', '.join(CLASSES[i] for i in np.argsort(class_iou)[:k])}; in both: {len(rarest & lowest)}")
+
+# %% [markdown]
+# Measured now on the 233 test frames at full size, the reference's mean IoU over the 11 classes
+# is {glue:text}`ch7_cv_miou:.3f`, {glue:text}`ch7_cv_target_words` the course's target of
+# {glue:text}`ch7_cv_target:.2f`. Its pixel accuracy is {glue:text}`ch7_cv_pixel_accuracy:.3f`.
+# Both match the record: the largest difference from its scores is {glue:text}`ch7_cv_drift:.1e`.
+#
+# Pixel accuracy and mean IoU tell different stories on street scenes. The classes are far from
+# balanced: {glue:text}`ch7_cv_most` covers {glue:text}`ch7_cv_share_ratio:.0f` times as many
+# labelled train pixels as {glue:text}`ch7_cv_least`. Pixel accuracy is dominated by the big
+# classes, while mean IoU gives each class the same vote. The best class is
+# {glue:text}`ch7_cv_best_class` (IoU {glue:text}`ch7_cv_best_class_iou:.3f`), the worst
+# {glue:text}`ch7_cv_worst_class` ({glue:text}`ch7_cv_worst_class_iou:.3f`).
+#
+# Do rare classes score lower? The right panel answers for each class. Over the 11 classes, the
+# rank correlation between a class's share of the train pixels and its test IoU is
+# {glue:text}`ch7_cv_rho:+.2f`: {glue:text}`ch7_cv_rho_words`. The
+# {glue:text}`ch7_cv_rare_k:d` rarest classes ({glue:text}`ch7_cv_rare_names`) and the
+# {glue:text}`ch7_cv_rare_k:d` with the lowest IoU ({glue:text}`ch7_cv_low_names`) have
+# {glue:text}`ch7_cv_rare_low:d` classes in common. The exception that stands out is
+# {glue:text}`ch7_cv_exception`: {glue:text}`ch7_cv_exception_share:.0f`% of the labelled train
+# pixels, yet an IoU of {glue:text}`ch7_cv_exception_iou:.3f`; the confusion matrix below shows why.
+#
+# The reference was already trained against the imbalance: its loss weights each class by
+# *median-frequency balancing*, as SegNet does, from {glue:text}`ch7_cv_weight_min:.2f` for
+# {glue:text}`ch7_cv_weight_min_class` up to {glue:text}`ch7_cv_weight_max:.2f` for
+# {glue:text}`ch7_cv_weight_max_class` (the `weight` column above). The weights make a rare pixel
+# count more in the loss; they cannot add detail: a pole a few pixels wide in the frame is half as
+# wide at the resolution the network sees.
+#
+# SegNet, whose encoder is VGG16's thirteen convolutional layers initialised from ImageNet
+# training, reported a mean IoU of 46.4 on this test split {cite}`badrinarayanan2017segnet`.
+# The reference U-Net is trained from scratch on the 367 train frames, with 16 filters in its first
+# layer. {glue:text}`ch7_cv_segnet_words` This is one run of a different recipe, measured with this
+# course's code, against a number from a paper: a point of reference, not a comparison of the two
+# architectures.
+
+# %%
+SEGNET_CAMVID_MIOU = 0.464  # SegNet's published CamVid test mean IoU (Badrinarayanan et al., 2017)
+above = cv["mean_iou"] > SEGNET_CAMVID_MIOU
+glue("ch7_cv_segnet_words", f"Its {cv['mean_iou']:.3f} is {'above' if above else 'below'} "
+     f"SegNet's {SEGNET_CAMVID_MIOU:.3f}.")
+conf = torch.tensor(cv["confusion"], dtype=torch.float64)  # rows: true class, columns: predicted class
+rows = conf / conf.sum(1, keepdim=True).clamp(min=1)       # each row: where that class's pixels went
+off = rows.clone().fill_diagonal_(0)
+t, p = divmod(int(off.argmax()), VOID)
+glue("ch7_cv_conf_true", CLASSES[t])
+glue("ch7_cv_conf_pred", CLASSES[p])
+glue("ch7_cv_conf_share", 100 * float(off[t, p]))
+worst_rows = sorted(range(VOID), key=lambda i: -float(off[i].max()))[:5]
+glue("ch7_cv_conf_list", "; ".join(f"{CLASSES[i]} as {CLASSES[int(off[i].argmax())]} "
+                                   f"({100 * float(off[i].max()):.0f}%)" for i in worst_rows))
+# predicted pixels of each class per true pixel of it: above 1, the class is predicted where it is not
+over = (conf.sum(0) / conf.sum(1).clamp(min=1)).numpy()
+rho_over = float(stats.spearmanr(mf_weights, over)[0])
+glue("ch7_cv_over_class", CLASSES[int(np.argmax(over))])
+glue("ch7_cv_over", float(over.max()))
+glue("ch7_cv_over_n", int((over > 1).sum()))
+glue("ch7_cv_over_names", ", ".join(CLASSES[i] for i in np.argsort(-over) if over[i] > 1))
+glue("ch7_cv_over_rho", rho_over)
+glue("ch7_cv_building_recall", 100 * float(rows[CLASSES.index("Building"), CLASSES.index("Building")]))
+print(f"predicted / true pixels per class: " + ", ".join(f"{CLASSES[i]} {over[i]:.2f}" for i in np.argsort(-over)))
+print(f"rank correlation of the class weights and predicted / true pixels: {rho_over:+.2f}")
+glue("ch7_cv_recall_min_class", CLASSES[int(rows.diag().argmin())])
+glue("ch7_cv_recall_min", 100 * float(rows.diag().min()))
+print("the largest confusion of each class (share of its test pixels):")
+for i in sorted(range(VOID), key=lambda i: -float(off[i].max())):
+    print(f"  {CLASSES[i]:<11} -> {CLASSES[int(off[i].argmax())]:<11} {100 * float(off[i].max()):5.1f}%   "
+          f"(right: {100 * float(rows[i, i]):.1f}%)")
+
+# %% alt="The row-normalised confusion matrix of the CamVid reference model on the test split as an 11 by 11 image: true class down the rows, predicted class across the columns, darker cells for larger shares and each share of at least one percent written in its cell."
+fig, ax = plt.subplots(figsize=(6.6, 5.8))
+im = ax.imshow(100 * rows.numpy(), cmap="Blues", vmin=0, vmax=100)
+for (i, j), v in np.ndenumerate(100 * rows.numpy()):
+    if v >= 1:
+        ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w" if v > 60 else "k")
+ax.set_xticks(range(VOID), CLASSES, rotation=45, ha="right"), ax.set_yticks(range(VOID), CLASSES)
+ax.set_xlabel("predicted class"), ax.set_ylabel("true class")
+ax.set_title("unet-camvid on the test split: % of each true class's pixels", fontsize=9)
+fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+fig.tight_layout()
+
+# %% [markdown]
+# Each row of the matrix says where the pixels of one true class went; the diagonal is the share
+# predicted right (the class's recall). The largest off-diagonal entry:
+# {glue:text}`ch7_cv_conf_share:.0f`% of the {glue:text}`ch7_cv_conf_true` pixels were predicted
+# as {glue:text}`ch7_cv_conf_pred`. The largest confusion of the five most confused classes:
+# {glue:text}`ch7_cv_conf_list`. The class with the fewest pixels predicted right is
+# {glue:text}`ch7_cv_recall_min_class` ({glue:text}`ch7_cv_recall_min:.0f`%).
+#
+# The confusions are between things that look alike or stand in front of one another in a street:
+# a bicyclist is a person on a bicycle, signs hang on buildings and poles, fences run along
+# buildings, poles and pedestrians are both thin and upright. They also run mostly one way, from the common classes into the rare ones: only
+# {glue:text}`ch7_cv_building_recall:.0f`% of the building pixels were predicted as building.
+# Count the predicted pixels of each class per pixel that truly is that class: the classes drawn
+# on more pixels than they cover are, from the most to the least, {glue:text}`ch7_cv_over_names`.
+# {glue:text}`ch7_cv_over_class` comes first, drawn on {glue:text}`ch7_cv_over:.1f` times as many
+# pixels as it covers. Over the 11 classes, the rank correlation between a class's weight in the
+# loss and this ratio is {glue:text}`ch7_cv_over_rho:+.2f`.
+#
+# This is the trade to expect from median-frequency weights. A missed
+# {glue:text}`ch7_cv_weight_max_class` pixel costs the loss {glue:text}`ch7_cv_weight_ratio:.0f`
+# times as much as a missed {glue:text}`ch7_cv_weight_min_class` pixel, so when in doubt the
+# network says the rare class. Most pixels of the rare classes are found (the diagonal), but the
+# rare classes are also drawn where they are not, and that costs IoU: theirs, and the common
+# classes'. The frames below show it: patches of sign on the building fronts, and of pedestrian
+# along the pavement.
+#
+# ### The void label
+#
+# Some pixels of CamVid belong to none of the 11 classes, or were too hard to label: they carry
+# label 11, *void* (black in the figures). They are neither right nor wrong, so they must not count.
+# `CamVid.IGNORE_INDEX` is 11, and the reference passed `ignore_index=11` to its loss
+# (`pixel_cross_entropy`) and to every metric (`confusion_matrix`, `iou`, `mean_iou`). How many
+# pixels that concerns, and what the two do with them:
+
+# %%
+void_test = test_counts[VOID] / test_counts.sum()
+glue("ch7_cv_void_test", float(100 * void_test))
+glue("ch7_cv_void_train", float(100 * train_counts[VOID] / train_counts.sum()))
+print(f"void pixels: {100 * void_test:.2f}% of the test split, {100 * train_counts[VOID] / train_counts.sum():.2f}% "
+      "of the train split")
+image, mask = camvid_test[0]
+pred = pretrained.predict("unet-camvid", image, model=camvid_model)
+counted = int(metrics.confusion_matrix(pred[None], mask[None], VOID, ignore_index=VOID).sum())
+print(f"test frame 0: {mask.numel():,} pixels, {int((mask == VOID).sum()):,} of them void; the confusion matrix "
+      f"counts {counted:,} = {mask.numel():,} - {int((mask == VOID).sum()):,}")
+try:
+    metrics.confusion_matrix(pred[None], mask[None], VOID)
+except ValueError as e:
+    print("without ignore_index:", e)
+# the loss, on the frame at the half size the model was trained at (176 of its 180 rows: a multiple of 16)
+x = F.interpolate(image[None], scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)[..., :176, :]
+y = mask[None, ::2, ::2][:, :176]
+weights = torch.as_tensor(mf_weights)
+with torch.no_grad():
+    logits = camvid_model(x.to(DEVICE)).cpu()
+scrambled = logits.clone()
+scrambled.permute(0, 2, 3, 1)[y == VOID] = 10 * torch.randn(int((y == VOID).sum()), VOID)  # any scores at void pixels
+loss = losses.pixel_cross_entropy(logits, y, class_weights=weights, ignore_index=VOID)
+loss_scrambled = losses.pixel_cross_entropy(scrambled, y, class_weights=weights, ignore_index=VOID)
+print(f"loss {float(loss):.6f}; with random scores at the {int((y == VOID).sum()):,} void pixels "
+      f"{float(loss_scrambled):.6f}")
+glue("ch7_cv_void_frame", int((mask == VOID).sum()))
+
+# %% [markdown]
+# {glue:text}`ch7_cv_void_test:.1f`% of the test pixels are void
+# ({glue:text}`ch7_cv_void_train:.1f`% of the train pixels). On a test frame, the confusion
+# matrix counts every pixel but the void ones; without `ignore_index` the metric refuses the label
+# 11, which is no class of the model's 11 outputs (an error is better than a silent 12th class).
+# The loss ignores them too: replacing the network's scores at the void pixels by random ones
+# leaves it unchanged. What the network predicts there is never scored, which is why the figure
+# below shows void in black in the truth and a class everywhere in the prediction.
+
+# %% alt="Three CamVid test frames in rows: the street scene, its ground truth and the reference model's prediction, coloured with SegNet's palette (void in black), with a legend naming the classes."
+show = [round(len(camvid_test) * (i + 0.5) / 3) for i in range(3)]  # frames spread over the test split
+frames = torch.stack([camvid_test[i][0] for i in show])
+truths = torch.stack([camvid_test[i][1] for i in show])
+preds = pretrained.predict("unet-camvid", frames, model=camvid_model)
+fig, axes = plt.subplots(len(show), 3, figsize=(10, 2.65 * len(show) + 0.6), squeeze=False)
+for r, i in enumerate(show):
+    frame_iou = metrics.mean_iou(preds[r][None], truths[r][None], VOID, ignore_index=VOID)
+    panels = (viz.to_image(frames[r]), CamVid.PALETTE[truths[r].numpy()], CamVid.PALETTE[preds[r].numpy()])
+    titles = (f"test frame {i}", "truth", f"reference prediction (mean IoU {frame_iou:.2f})")
+    for ax, img, title in zip(axes[r], panels, titles):
+        ax.imshow(img, interpolation="nearest"), ax.set_title(title, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+handles = [Patch(facecolor=CamVid.PALETTE[k] / 255, edgecolor="k", label=name)
+           for k, name in enumerate(CLASSES + ("void (ignored)",))]
+fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0.07, 1, 1))
+
+# %% [markdown]
+# ### No architecture comparison on CamVid at this budget
+#
+# CamVid appears in this chapter as a reference only: one model, one recipe, one seed. There is no
+# multi-seed comparison of architectures on it here, because the budget of the experiments above
+# would not train a CamVid model to anything worth comparing, and the reference's budget is too
+# large for a chapter. The reference trained for {glue:text}`ch7_cv_train_minutes:.0f` minutes
+# ({glue:text}`ch7_cv_steps:d` steps of {glue:text}`ch7_cv_batch:d` crops, on the machine of its
+# record). Comparing the {glue:text}`ch7_cv_n_models:d` networks this chapter trains, 8 seeds each,
+# at that budget would take about {glue:text}`ch7_cv_budget_hours:.0f` hours of the same machine,
+# more for the wider ones: a job for a GPU and an `Experiment` of its own, with CamVid as its data
+# and `mean_iou` with `ignore_index=11` as its metric.
+
+# %%
+n_trained = sum(not spec.same_training_as for spec in MODELS.values())  # the pruned UNet++ is cut, not trained
+glue("ch7_cv_train_minutes", cv_rec["train_seconds"] / 60)
+glue("ch7_cv_steps", cv_rec["steps"])
+glue("ch7_cv_batch", cv_rec["recipe"]["batch_size"])
+glue("ch7_cv_n_models", n_trained)
+glue("ch7_cv_budget_hours", n_trained * 8 * cv_rec["train_seconds"] / 3600)
+print(f"{n_trained} networks x 8 seeds x {cv_rec['train_seconds'] / 60:.0f} min = "
+      f"{n_trained * 8 * cv_rec['train_seconds'] / 3600:.0f} h")
+
+# %% [markdown]
 # ## Discussion
 #
 # The verdicts above come from the stored runs: 120 steps of 4 images of 48×48 (150 steps of 8 for
@@ -813,6 +1267,13 @@ fig.tight_layout()
 # registered with `segedu.experiments.register`, answers whether UNet-L4 and UNet++ catch up once
 # the budget stops being the bottleneck.
 #
+# How far the budget is from convergence, the reference models measured: on the ISBI slices, the
+# reference U-Net minus the best model of `ch7-isbi` is {glue:text}`ch7_ref_isbi_gap:+.3f` in
+# membrane Dice, after {glue:text}`ch7_ref_isbi_minutes:.0f` minutes of training against
+# {glue:text}`ch7_ref_isbi_best_seconds:.0f` seconds. On CamVid, comparing the chapter's networks at
+# the reference's budget, 8 seeds each, would take about {glue:text}`ch7_cv_budget_hours:.0f` hours
+# on the CPU that trained the reference: that is where a GPU, and an experiment of its own, come in.
+#
 # ### So which one should I use?
 #
 # On this evidence, start with a plain U-Net of depth 3 (same padding, BatchNorm). It beat the
@@ -836,6 +1297,11 @@ fig.tight_layout()
 #    compare with the stored UNet-L3 row of the same seed, and what would it take to call it?
 # 3. **Four classes.** Swap `Binary(Shapes(...))` for the four-class `Shapes(...)`. How does it go
 #    with this budget, and what does it take to fix it?
+# 4. **Half resolution.** `unet-camvid` was trained at half resolution, and `pretrained.predict`
+#    upsamples its scores to 360×480 before taking the argmax. Score it at half resolution instead:
+#    the argmax at 180×240, against the labels downsampled by nearest neighbour (every second row
+#    and column), on every tenth test frame; then score the same frames at full size. Which
+#    classes gain or lose the most, and why?
 
 # %% tags=["hide-cell", "solution"]
 # Solution 1: the same store, three seeds; compare each verdict with the 8-seed one.
@@ -863,3 +1329,26 @@ r4 = compare({"UNet-L3": MODELS["UNet-L3"]}, four, seeds=(0,), steps=exp.steps, 
              device=DEVICE, progress=False)[0]
 print(f"UNet-L3 on four-class Shapes: mean IoU {r4['mean_iou']:.3f}, per class",
       [None if v is None else round(v, 3) for v in r4["iou_per_class"]])
+
+
+# %% tags=["hide-cell", "solution"]
+# Solution 4: every tenth test frame, scored at half size (the argmax at 180x240 against every second
+# label) and at full size (scores upsampled to 360x480 first, as predict does). 180 rows are mirror-padded
+# to 192, a multiple of 16 (the network halves the size four times), and cropped back.
+# Upsampling the scores only redraws the boundaries between regions, at a finer grid: compare the size of
+# the per-class changes with the gaps between the classes in the bar chart above.
+subset = range(0, len(camvid_test), 10)
+half_preds, half_masks, full_preds, full_masks = [], [], [], []
+with torch.no_grad():
+    for i in subset:
+        image, mask = camvid_test[i]
+        x = F.interpolate(image[None], scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
+        scores = camvid_model(F.pad(x, (0, 0, 6, 6), mode="reflect").to(DEVICE))[..., 6:-6, :].cpu()
+        half_preds.append(scores.argmax(1)[0]), half_masks.append(mask[::2, ::2])
+        full_preds.append(pretrained.predict("unet-camvid", image, model=camvid_model)), full_masks.append(mask)
+half = metrics.iou(torch.stack(half_preds), torch.stack(half_masks), VOID, ignore_index=VOID)
+full = metrics.iou(torch.stack(full_preds), torch.stack(full_masks), VOID, ignore_index=VOID)
+print(f"{len(subset)} test frames: mean IoU {float(half.nanmean()):.3f} at half size, "
+      f"{float(full.nanmean()):.3f} at full size")
+for k in torch.argsort(half - full).tolist():
+    print(f"  {CLASSES[k]:<11} half {float(half[k]):.3f}  full {float(full[k]):.3f}  ({float(half[k] - full[k]):+.3f})")
