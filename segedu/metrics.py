@@ -181,7 +181,8 @@ def isbi_challenge_scores(pred_cells, true_cells) -> dict:
     * ``rand_error``: the *foreground-restricted* adapted Rand error (scikit-image's
       ``adapted_rand_error``, pixels of true membrane ignored): 1 - F-score of "these two pixels
       are in the same cell" over all pairs of true-cell pixels. A merge of two cells or a split of
-      one both cost pairs.
+      one both cost pairs. ``rand_split_score`` and ``rand_merge_score`` are its two halves, named
+      as in the challenge's Fiji script: each is 1 unless the prediction splits (merges) true cells.
     * ``vi_merge``, ``vi_split``: the variation of information ``VI = H(true | pred) + H(pred |
       true)`` (scikit-image's ``variation_of_information``, true membrane ignored), in bits:
       ``vi_merge = H(true | pred)`` grows when predicted cells merge true ones, ``vi_split =
