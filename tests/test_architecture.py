@@ -217,7 +217,7 @@ LAYERS = [
      "models"),                                                             # the course
     ("data", "viz", "distributed", "glue"),
     ("loading", "train"),
-    ("inference", "experiments"),
+    ("inference", "experiments", "pretrained"),
     ("widgets",),
     ("cli", "bench", "__main__"),                                           # tools around the course
 ]
