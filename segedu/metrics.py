@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["as_labels", "confusion_matrix", "pixel_accuracy", "iou", "mean_iou", "dice", "instances_recovered",
+__all__ = ["as_labels", "confusion_matrix", "pixel_accuracy", "iou", "mean_iou", "dice", "iou_from_confusion",
+           "dice_from_confusion", "instances_recovered",
            "cells_of", "isbi_challenge_scores", "UNET_PAPER_ISBI2012"]
 
 
@@ -92,12 +93,27 @@ def pixel_accuracy(pred, target, ignore_index: int | None = None) -> float:
     return float(((pred == target) & keep).sum()) / n if n else float("nan")
 
 
-def iou(pred, target, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
-    """Per-class intersection over union ``TP / (TP + FP + FN)``; NaN for a class absent from both."""
-    c = confusion_matrix(pred, target, num_classes, ignore_index).double()
+def iou_from_confusion(conf: torch.Tensor) -> torch.Tensor:
+    """Per-class IoU ``TP / (TP + FP + FN)`` of a confusion matrix (rows: true class), NaN for a
+    class absent from both. Sum the matrices of a whole test set first, then call this: a data
+    set's IoU, not a mean of per-image IoUs."""
+    c = conf.double()
     tp = c.diag()
     union = c.sum(0) + c.sum(1) - tp
     return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+
+
+def dice_from_confusion(conf: torch.Tensor) -> torch.Tensor:
+    """Per-class Dice ``2 TP / (2 TP + FP + FN)`` of a confusion matrix; NaN for a class absent from both."""
+    c = conf.double()
+    tp = c.diag()
+    denom = c.sum(0) + c.sum(1)
+    return torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.full_like(tp, float("nan")))
+
+
+def iou(pred, target, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """Per-class intersection over union ``TP / (TP + FP + FN)``; NaN for a class absent from both."""
+    return iou_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index))
 
 
 def mean_iou(pred, target, num_classes: int, ignore_index: int | None = None) -> float:
@@ -111,10 +127,7 @@ def mean_iou(pred, target, num_classes: int, ignore_index: int | None = None) ->
 
 def dice(pred, target, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
     """Per-class Dice coefficient ``2 TP / (2 TP + FP + FN)``; NaN for a class absent from both."""
-    c = confusion_matrix(pred, target, num_classes, ignore_index).double()
-    tp = c.diag()
-    denom = c.sum(0) + c.sum(1)
-    return torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.full_like(tp, float("nan")))
+    return dice_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index))
 
 
 def instances_recovered(pred_fg, true_instances, threshold: float = 0.5) -> float:

@@ -57,3 +57,19 @@ def test_bad_input_is_refused():
 
 def test_the_paper_numbers_are_the_published_table():
     assert UNET_PAPER_ISBI2012 == {"warping_error": 0.000353, "rand_error": 0.0382, "pixel_error": 0.0611}
+
+
+def test_iou_and_dice_from_a_summed_confusion_matrix():
+    import torch
+
+    from segedu.metrics import confusion_matrix, dice_from_confusion, iou, iou_from_confusion
+
+    pred = torch.tensor([[[0, 1], [1, 1]], [[0, 0], [2, 2]]])
+    target = torch.tensor([[[0, 1], [0, 1]], [[0, 0], [1, 1]]])
+    conf = confusion_matrix(pred[:1], target[:1], 3) + confusion_matrix(pred[1:], target[1:], 3)
+    # the data set's IoU (summed matrix) equals the IoU of all pixels at once
+    assert torch.equal(iou_from_confusion(conf).nan_to_num(-1), iou(pred, target, 3).nan_to_num(-1))
+    # class 0: TP 3, FN 1 -> IoU 3/4, Dice 6/7; class 2: never true, predicted twice -> IoU 0
+    assert iou_from_confusion(conf)[0] == 0.75 and abs(float(dice_from_confusion(conf)[0]) - 6 / 7) < 1e-12
+    assert iou_from_confusion(conf)[2] == 0
+    assert torch.isnan(iou_from_confusion(torch.zeros(2, 2, dtype=torch.long))).all()

@@ -756,18 +756,11 @@ def camvid_confusion(model, frames, labels, batch=16):
     return conf
 
 
-def iou_from_confusion(conf):
-    """Per-class IoU TP / (TP + FP + FN) from a confusion matrix (rows: true class)."""
-    c = conf.double()
-    tp = c.diag()
-    return tp / (c.sum(0) + c.sum(1) - tp)
-
-
 # %%
 # NBVAL_IGNORE_OUTPUT
 t0 = time.perf_counter()
 cv_conf = camvid_confusion(cv_fcn, cv_test_x, cv_test_full)
-fcn_iou = iou_from_confusion(cv_conf)
+fcn_iou = metrics.iou_from_confusion(cv_conf)
 fcn_acc = float(cv_conf.diag().sum() / cv_conf.sum())
 print(f"quick FCN-8s on the {len(cv_test_x)} test frames at 360x480: mean IoU {fcn_iou.mean():.3f}, "
       f"pixel accuracy {fcn_acc:.3f} ({time.perf_counter() - t0:.0f} s)")
@@ -986,7 +979,7 @@ print({k: v[-2:] for k, v in seen.items()}, "->", tuple(out.shape))
 # upsampled prediction against the original labels, which is what the task asks for (and what the
 # reference model's record uses), so only that number is comparable with it.
 conf_small = camvid_confusion(cv_fcn, cv_test_x, cv_test_y)   # labels shrunk by nearest neighbour
-small_iou = iou_from_confusion(conf_small)
+small_iou = metrics.iou_from_confusion(conf_small)
 print(f"{'class':<11} {'full size':>9} {'reduced':>8} {'reduced - full':>15}")
 for k, name in enumerate(CamVid.CLASSES):
     print(f"{name:<11} {fcn_iou[k]:>9.3f} {small_iou[k]:>8.3f} {small_iou[k] - fcn_iou[k]:>+15.3f}")
@@ -1025,7 +1018,7 @@ for name, w in (("plain", None), ("weighted", weights)):
         loss=lambda s, t, w=w: pixel_cross_entropy(s, t, class_weights=None if w is None else w.to(s.device),
                                                    ignore_index=CamVid.IGNORE_INDEX),
         batch_size=CAMVID_BATCH, lr=CAMVID_LR, device=DEVICE, seed=SEED + 1, progress=False)
-    continued[name] = iou_from_confusion(camvid_confusion(net.cpu(), cv_test_x, cv_test_full))
+    continued[name] = metrics.iou_from_confusion(camvid_confusion(net.cpu(), cv_test_x, cv_test_full))
 print(f"\n{'class':<11} {'start':>6} {'plain':>6} {'weighted':>9} {'weighted - plain':>17}")
 for k, name in enumerate(CamVid.CLASSES):
     print(f"{name:<11} {fcn_iou[k]:>6.3f} {continued['plain'][k]:>6.3f} {continued['weighted'][k]:>9.3f} "

@@ -736,15 +736,8 @@ def camvid_confusion(model, frames, labels, batch=16):
     return conf
 
 
-def iou_from_confusion(conf):
-    """Per-class IoU TP / (TP + FP + FN) from a confusion matrix (rows: true class)."""
-    c = conf.double()
-    tp = c.diag()
-    return tp / (c.sum(0) + c.sum(1) - tp)
-
-
 cv_conf = camvid_confusion(small_segnet, cv_test_x, cv_test_full)
-seg_iou = iou_from_confusion(cv_conf)
+seg_iou = metrics.iou_from_confusion(cv_conf)
 ref = pretrained.record("unet-camvid")       # the reference model: how it was trained, what it scored
 ref_scores = ref["held_out_scores"]
 ref_iou = torch.tensor([ref_scores["class_iou"][name] for name in CamVid.CLASSES], dtype=torch.float64)

@@ -174,7 +174,7 @@ def evaluate(name: str, *, model: torch.nn.Module | None = None, root=None, prog
             pred = predict(name, image, model=model)
             conf += M.confusion_matrix(pred[None], mask[None], 2)
             challenge.append(M.isbi_challenge_scores(pred.numpy() == 1, mask.numpy() == 1))
-        iou, dice = _from_confusion(conf)
+        iou, dice = M.iou_from_confusion(conf).tolist(), M.dice_from_confusion(conf).tolist()
         scores = {"membrane_dice": dice[0], "membrane_iou": iou[0], "pixel_accuracy": _accuracy(conf)}
         scores.update({key: sum(c[key] for c in challenge) / len(challenge) for key in challenge[0]})
         return {"held_out": "ISBI 2012 slices 24-29, whole (overlap-tile)", **_rounded(scores)}
@@ -187,19 +187,12 @@ def evaluate(name: str, *, model: torch.nn.Module | None = None, root=None, prog
             batch = [data[j] for j in range(i, min(i + 8, len(data)))]
             images, masks = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
             conf += M.confusion_matrix(predict(name, images, model=model), masks, 11, ignore_index=CamVid.IGNORE_INDEX)
-        iou, _ = _from_confusion(conf)
+        iou = M.iou_from_confusion(conf).tolist()
         scores = {"mean_iou": sum(iou) / len(iou), "pixel_accuracy": _accuracy(conf),
                   "class_iou": dict(zip(CamVid.CLASSES, iou))}
         return {"held_out": "CamVid test split (233 frames, 360x480, unlabelled ignored)", **_rounded(scores),
                 "confusion": conf.tolist()}
     raise ValueError(f"unknown reference model {name!r}; available: {sorted(RECIPES)}")
-
-
-def _from_confusion(conf: torch.Tensor):
-    c = conf.double()
-    tp = c.diag()
-    union = c.sum(0) + c.sum(1) - tp
-    return (tp / union).tolist(), (2 * tp / (union + tp)).tolist()
 
 
 def _accuracy(conf: torch.Tensor) -> float:
