@@ -985,7 +985,7 @@ for k, name in enumerate(CamVid.CLASSES):
     print(f"{name:<11} {fcn_iou[k]:>9.3f} {small_iou[k]:>8.3f} {small_iou[k] - fcn_iou[k]:>+15.3f}")
 print(f"{'mean':<11} {fcn_iou.mean():>9.3f} {small_iou.mean():>8.3f} {small_iou.mean() - fcn_iou.mean():>+15.3f}")
 
-# %% tags=["hide-cell", "solution"]
+# %% tags=["hide-cell", "solution"] alt="Confusion matrix of the quick FCN-8s on the CamVid test split, rows normalised to sum to one, eleven true classes down and eleven predicted classes across, darker blue for larger shares; the large classes sit on a dark diagonal, most pixels of the rare classes (pole, sign, pedestrian, bicyclist) land in the building, tree or car columns instead."
 # Solution 5: each row is one true class; its entries say where that class's pixels went. The
 # lines below the figure list the three largest entries of the rows of the four rare classes: the
 # share kept by the class itself (its recall) and the classes that took the rest.
