@@ -1,5 +1,5 @@
 # Semantic Segmentation from Scratch — the two commands a reader needs:
-#   make book    build the rendered book into _build/html (from the notebooks' stored outputs)
+#   make book    build the rendered book into _build/html, and its Chinese edition into _build/html/zh
 #   make test    run the whole test suite (library, notebooks, book build, browser)
 # and, for authors:
 #   make notebooks   rebuild notebooks/*.ipynb from notebooks/src/*.py and re-execute them in place
@@ -41,9 +41,10 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 install: $(VENV)/.installed
 
+# Both editions: English in _build/html, Chinese (中文版) in _build/html/zh (tools/i18n.py book).
 book: install
-	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
-	@echo "open _build/html/index.html"
+	$(PY) tools/i18n.py book --path-output .
+	@echo "open _build/html/index.html (English) or _build/html/zh/index.html (中文版)"
 
 test: install
 	$(TEST_ENV) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --nbval-lax --durations=15 tests notebooks

@@ -33,7 +33,7 @@ from .models import SlidingWindowClassifier, last_output
 from .sizes import covering_input_size
 from .tiling import check_image, mirror_pad, predict_tiled, predict_tiled_same
 
-__all__ = ["segment_image"]
+__all__ = ["segment_image", "confusion_over"]
 
 
 @torch.no_grad()
@@ -72,3 +72,31 @@ def segment_image(model: nn.Module, image: torch.Tensor, *, tiled: bool = False,
         scores = model(image[None].to(dev))[0]
     scores = scores.float().cpu()
     return (scores[0] > 0).long() if scores.shape[0] == 1 else scores.argmax(0)
+
+
+@torch.no_grad()
+def confusion_over(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, num_classes: int, *,
+                   ignore_index: int | None = None, batch_size: int = 16) -> torch.Tensor:
+    """Confusion matrix ``[num_classes, num_classes]`` (rows: true class) of ``model`` over a stack of images.
+
+    The model runs at the images' size (any model that returns scores of its input's size: an FCN,
+    a same-padding U-Net); when ``masks`` are larger (labels kept at full size, images shrunk),
+    the scores are upsampled bilinearly to the masks' size before the argmax, so the labels are
+    measured at the size they were drawn. Pixels labelled ``ignore_index`` are not counted.
+    """
+    from .metrics import confusion_matrix
+
+    if images.dim() != 4 or masks.dim() != 3 or len(images) != len(masks):
+        raise ValueError(f"images must be [N, C, H, W] and masks [N, H, W] with the same N, "
+                         f"got {tuple(images.shape)} and {tuple(masks.shape)}")
+    model.eval()
+    device = next(model.parameters()).device
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for i in range(0, len(images), batch_size):
+        scores = model(images[i:i + batch_size].to(device)).float().cpu()
+        if scores.shape[-2:] != masks.shape[-2:]:
+            scores = torch.nn.functional.interpolate(scores, size=masks.shape[-2:], mode="bilinear",
+                                                     align_corners=False)
+        conf += confusion_matrix(scores.argmax(1), masks[i:i + batch_size].long(), num_classes,
+                                 ignore_index=ignore_index)
+    return conf

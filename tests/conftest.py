@@ -1,6 +1,7 @@
 """Shared fixtures.
 
-``built_book``: the book is built once per test session (``jupyter-book build -W -n --keep-going``)
+``built_book``: the book, both editions, is built once per test session (``tools/i18n.py book``:
+``jupyter-book build -W -n --keep-going`` for the English, then the Chinese edition into ``zh/``)
 and shared by tests/test_book.py (the build itself) and tests/test_browser.py (the rendered pages).
 Under pytest-xdist every worker is its own process, so the build goes to a folder shared by all
 workers of the run and a file lock makes the first worker build it while the others wait for it.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _build(out: Path) -> tuple[int, str]:
-    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
-    proc = subprocess.run([jb, "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
-                          capture_output=True, text=True, timeout=900)
+    # both editions, as `make book`: English in out/_build/html, Chinese in out/_build/html/zh
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "i18n.py"), "book", "--path-output", str(out)],
+                          capture_output=True, text=True, timeout=1500)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -74,10 +74,20 @@ def toc_files() -> list[str]:
 
 
 PAGES = toc_files()
+# The Chinese edition (tools/i18n.py), built beside the English one: the same pages under zh/.
+ZH_PAGES = [f"zh/{page}" for page in PAGES]
+# Pages whose Chinese translation is complete (tests/test_i18n.py holds them to it).
+TRANSLATED = [line.split("#")[0].strip() for line in (ROOT / "locales/zh_CN/PAGES").read_text().splitlines()
+              if line.split("#")[0].strip()]
+
+
+def english(page: str) -> str:
+    """The English page of a page of either edition."""
+    return page.removeprefix("zh/")
 
 
 def notebook_of(page: str) -> Path | None:
-    nb = ROOT / (page + ".ipynb")
+    nb = ROOT / (english(page) + ".ipynb")
     return nb if nb.exists() else None
 
 
@@ -303,7 +313,7 @@ def expected_colab_url(page: str) -> str:
 
 
 def check_colab(driver, page: str) -> list[str]:
-    expected = expected_colab_url(page)
+    expected = expected_colab_url(english(page))  # the Colab notebooks are the English ones, in both editions
     links = driver.execute_script("""
       const menu = document.querySelector(".dropdown-launch-buttons");
       const toggle = menu && menu.querySelector("button");
@@ -489,7 +499,7 @@ def page_url(server, page: str) -> str:
     return server.base + page + ".html"
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES + ZH_PAGES)
 def test_page_works_offline(page, server, driver, artifacts):
     requests = load(driver, server, page_url(server, page))
     problems = check_requests(requests)
@@ -538,7 +548,7 @@ def test_every_chapter_is_checked():
 FIGURES_WITHOUT_ALT: dict[str, list[str]] = {}
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES + ZH_PAGES)
 def test_figures_have_alt_text(page, server, driver):
     """Accessibility: every figure has alt text or a caption."""
     load(driver, server, page_url(server, page))
@@ -546,6 +556,62 @@ def test_figures_have_alt_text(page, server, driver):
     FIGURES_WITHOUT_ALT[page] = missing
     assert not missing, (f"{len(missing)} figures on {page} have neither alt text nor a caption: {missing[:3]} "
                          "(give the cell that draws them an alt=\"...\" in its notebooks/src/ header)")
+
+
+def language_switch(driver) -> dict:
+    return driver.execute_script("""
+      const a = document.querySelector("a.segedu-language-switch");
+      return {lang: document.documentElement.lang, href: a && a.href, label: a && a.textContent.trim(),
+              visible: !!a && a.checkVisibility()};""")
+
+
+PROSE_JS = """
+  // the prose of the article: paragraphs, headings, list items and table cells, but not code,
+  // outputs, math or the bibliography's entries (those are the English edition's in both editions)
+  const skip = "pre, code, .cell_output, .highlight, .math, mjx-container, .MathJax, .output, .citation-list";
+  const text = Array.from(document.querySelectorAll("article p, article h1, article h2, article h3, article li, article td"))
+    .filter(el => !el.closest(skip))
+    .map(el => { const c = el.cloneNode(true); c.querySelectorAll(skip).forEach(x => x.remove()); return c.textContent; })
+    .join(" ");
+  return {cjk: (text.match(/[\u4e00-\u9fff]/g) || []).length, latin: (text.match(/[A-Za-z]/g) || []).length};
+"""
+
+
+def prose_share_chinese(driver) -> float:
+    """Chinese characters / (Chinese characters + Latin letters) in the page's prose. A Chinese
+    sentence is about a third as long in characters as its English, so a fully translated page with
+    English terms, names and glued numbers in its text still scores well above one half."""
+    counts = driver.execute_script(PROSE_JS)
+    return counts["cjk"] / max(1, counts["cjk"] + counts["latin"])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_editions_are_twins(page, server, driver):
+    """Each page links to its twin in the other edition from its header, both ways, and declares its
+    language; a page whose translation is complete reads in Chinese."""
+    load(driver, server, page_url(server, page))
+    en = language_switch(driver)
+    problems = []
+    if en["lang"] != "en":
+        problems.append(f"<html lang> is {en['lang']!r}, expected 'en'")
+    if en["href"] != page_url(server, "zh/" + page) or not en["visible"]:
+        problems.append(f"no visible switch to the Chinese twin {page_url(server, 'zh/' + page)}: {en}")
+    load(driver, server, page_url(server, "zh/" + page))
+    zh = language_switch(driver)
+    if zh["lang"] != "zh-CN":
+        problems.append(f"the Chinese page's <html lang> is {zh['lang']!r}, expected 'zh-CN'")
+    if zh["href"] != page_url(server, page) or not zh["visible"]:
+        problems.append(f"no visible switch back to {page_url(server, page)}: {zh}")
+    share = prose_share_chinese(driver)
+    if page in TRANSLATED and share < 0.5:
+        problems.append(f"listed as translated, but only {share:.0%} of the prose letters are Chinese")
+    assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+
+
+def test_the_language_checks_see_english_prose(server, driver):
+    """Test of the test: an English page's prose is not counted as Chinese."""
+    load(driver, server, page_url(server, PAGES[1]))
+    assert prose_share_chinese(driver) < 0.05
 
 
 # --- tests of the test: deliberately broken pages must be reported ------------------------------

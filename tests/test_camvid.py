@@ -222,3 +222,54 @@ def test_median_frequency_weights_by_hand(mirror, tmp_path):
     cached = CamVid("train", root=tmp_path)
     cached[0], cached[2]  # masks read from the cache give the same answer
     assert torch.allclose(cached.median_frequency_weights(), weights)
+
+
+class _Tiny(torch.utils.data.Dataset):
+    """Two 8x12 "frames" with known labels: 0 on the left half, 2 on the right, one unlabelled pixel."""
+    num_classes = 3
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, k):
+        mask = torch.zeros(8, 12, dtype=torch.long)
+        mask[:, 6:] = 2
+        mask[0, 0] = 3  # unlabelled
+        return torch.full((3, 8, 12), float(k)), mask
+
+
+def test_resized_stacks_a_split_and_keeps_labels_categorical():
+    from segedu.data import resized
+
+    r = resized(_Tiny(), (4, 6), keep_full=True)
+    assert r.images.shape == (2, 3, 4, 6) and r.masks.shape == (2, 4, 6) and r.full_masks.shape == (2, 8, 12)
+    assert set(r.masks.unique().tolist()) <= {0, 2, 3}  # nearest neighbour: never the invented class 1
+    assert (r.masks[:, :, :3] != 2).all() and (r.masks[:, :, 3:] == 2).all()
+    assert r.counts.tolist() == [2 * (48 - 1), 0, 2 * 48, 2]  # counted at full size, unlabelled last
+    assert torch.allclose(r.images[1], torch.ones(3, 4, 6))
+    assert resized(_Tiny(), (4, 6)).full_masks is None
+    with pytest.raises(ValueError, match="height, width"):
+        resized(_Tiny(), 4)
+
+
+def test_confusion_over_measures_at_the_labels_size():
+    from segedu.inference import confusion_over
+
+    class Right(torch.nn.Module):  # scores class 2 on the right half of whatever it sees, class 0 elsewhere
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            s = torch.zeros(len(x), 3, *x.shape[-2:])
+            s[:, 0, :, : x.shape[-1] // 2] = 1
+            s[:, 2, :, x.shape[-1] // 2:] = 1
+            return s
+
+    data = _Tiny()
+    small = torch.stack([data[k][0] for k in range(2)])[..., ::2, ::2]  # 4x6 images
+    full = torch.stack([data[k][1] for k in range(2)])                   # 8x12 labels
+    conf = confusion_over(Right(), small, full, 3, ignore_index=3)
+    assert conf.tolist() == [[2 * 47, 0, 0], [0, 0, 0], [0, 0, 2 * 48]]  # upsampled, then compared; void left out
+    with pytest.raises(ValueError, match="same N"):
+        confusion_over(Right(), small, full[:1], 3)

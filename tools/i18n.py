@@ -11,7 +11,9 @@ without its Chinese.
     python tools/i18n.py update   # re-extract the English, refresh the catalogues (make i18n)
     python tools/i18n.py check    # per page: messages, translated, missing, fuzzy (exit 1 if a
                                   # page listed in locales/zh_CN/PAGES is incomplete)
-    python tools/i18n.py build    # the Chinese book into _build/html/zh (make book runs it)
+    python tools/i18n.py build    # the Chinese book into _build/html/zh
+    python tools/i18n.py book     # both editions: English in _build/html, Chinese in _build/html/zh
+                                  # (make book runs it; so does the test suite's built_book)
 
 Jupyter Book 1.x has no language option, so ``build`` writes a second configuration
 (``language: zh_CN``, Chinese search with jieba and the glossary as its dictionary) and a second
@@ -135,6 +137,7 @@ def _zh_config(folder: Path) -> tuple[Path, Path]:
     # paths in the configuration are relative to it: this one lives elsewhere
     config["sphinx"]["local_extensions"] = {k: str(ROOT / v) for k, v in config["sphinx"].get("local_extensions", {}).items()}
     sphinx["html_static_path"] = [str(ROOT / p) for p in sphinx.get("html_static_path", [])]
+    sphinx["templates_path"] = [str(ROOT / p) for p in sphinx.get("templates_path", [])]
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     for part in toc.get("parts", []):
         part["caption"] = CAPTIONS.get(part.get("caption"), part.get("caption"))
@@ -176,16 +179,42 @@ def build(html: Path | None = None, out: Path | None = None, strict: bool = True
     return target
 
 
+def book(path_output: Path | None = None, strict: bool = True) -> Path:
+    """Both editions: the English book into ``path_output/_build/html``, the Chinese one into its ``zh/``.
+
+    The English build is the plain ``jupyter-book build`` (its configuration's ``html_context``
+    names it the "en" edition, so each page links to its ``zh/`` twin); the Chinese one is
+    :func:`build`, into ``path_output/_build/zh`` and copied under the English HTML.
+    """
+    path_output = Path(path_output or ROOT)
+    cmd = [_jupyter_book(), "build", ROOT, "--path-output", path_output]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    sys.stdout.write(proc.stdout[-3000:])
+    if proc.returncode:
+        sys.stderr.write(proc.stderr[-6000:])
+        raise SystemExit(f"the English edition failed to build ({proc.returncode})")
+    html = path_output / "_build" / "html"
+    build(html=html, out=path_output / "_build" / "zh", strict=strict)
+    print(f"English edition: {html / 'index.html'}")
+    return html
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="The Chinese edition: catalogues and build")
-    parser.add_argument("command", choices=["update", "check", "build"])
+    parser.add_argument("command", choices=["update", "check", "build", "book"])
+    parser.add_argument("--path-output", type=Path, default=None,
+                        help="book: the folder whose _build/ receives both editions (default: the repository)")
     args = parser.parse_args(argv)
     if args.command == "update":
         update()
     elif args.command == "check":
         return check(extract(ROOT / "_build" / "i18n-gettext"))
-    else:
+    elif args.command == "build":
         build()
+    else:
+        book(args.path_output)
     return 0
 
 

@@ -38,8 +38,9 @@ from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
 from segedu import memory, metrics, pretrained, viz
-from segedu.data import CamVid, Shapes
+from segedu.data import CamVid, Shapes, resized
 from segedu.glue import glue
+from segedu.inference import confusion_over
 from segedu.losses import pixel_cross_entropy
 from segedu.models import FCN
 from segedu.train import fit, predict, resolve_device
@@ -673,31 +674,17 @@ fig.tight_layout(rect=(0, 0.09, 1, 1))
 # every score. Predicting anything there is neither right nor wrong.
 #
 # **Reduced resolution.** A 360×480 frame has 42 times the pixels of a 64×64 `Shapes` image. To
-# train within a minute on a CPU we shrink every frame to `CAMVID_SIZE` (the configuration cell),
+# train within a minute on a CPU we shrink every frame to `CAMVID_SIZE` (the configuration cell;
+# `segedu.data.resized` does it for a whole split),
 # with bilinear interpolation for the frame and nearest neighbour for the labels — averaging class
 # indices would invent classes (the mean of "sky" and "road" is not a class). The test labels are
 # also kept at full size, for the evaluation.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def shrink(data, size, keep_full=False):
-    """Every frame of `data` resized to `size` (bilinear, antialiased), its labels resized by nearest
-    neighbour, and (keep_full) the full-size labels as uint8; also the pixel count of each label 0..11."""
-    frames, labels, full = [], [], []
-    counts = torch.zeros(CamVid.num_classes + 1, dtype=torch.long)
-    for k in range(len(data)):
-        image, mask = data[k]
-        frames.append(F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0])
-        labels.append(F.interpolate(mask[None, None].float(), size=size, mode="nearest")[0, 0].long())
-        counts += torch.bincount(mask.flatten(), minlength=CamVid.num_classes + 1)
-        if keep_full:
-            full.append(mask.to(torch.uint8))
-    return torch.stack(frames), torch.stack(labels), (torch.stack(full) if keep_full else None), counts
-
-
 t0 = time.perf_counter()
-cv_train_x, cv_train_y, _, cv_train_counts = shrink(camvid_train, CAMVID_SIZE)
-cv_test_x, cv_test_y, cv_test_full, _ = shrink(camvid_test, CAMVID_SIZE, keep_full=True)
+cv_train_x, cv_train_y, _, cv_train_counts = resized(camvid_train, CAMVID_SIZE)
+cv_test_x, cv_test_y, cv_test_full, _ = resized(camvid_test, CAMVID_SIZE, keep_full=True)
 print(f"train {tuple(cv_train_x.shape)}, test {tuple(cv_test_x.shape)} (labels kept at {tuple(cv_test_full.shape[-2:])})"
       f", read and resized in {time.perf_counter() - t0:.0f} s")
 void_pct = 100 * float(cv_train_counts[CamVid.IGNORE_INDEX] / cv_train_counts.sum())
@@ -741,25 +728,11 @@ _ = glue("ch2_cv_params", count(cv_fcn))
 # $\text{TP}_c / (\text{TP}_c + \text{FP}_c + \text{FN}_c)$, read off that matrix.
 
 # %%
-@torch.no_grad()
-def camvid_confusion(model, frames, labels, batch=16):
-    """Confusion matrix [11, 11] (rows: true class) over all `frames`; the scores are upsampled
-    bilinearly to the size of `labels` before the argmax; unlabelled pixels are ignored."""
-    model.eval()
-    conf = torch.zeros(CamVid.num_classes, CamVid.num_classes, dtype=torch.long)
-    for i in range(0, len(frames), batch):
-        scores = model(frames[i:i + batch])
-        if scores.shape[-2:] != labels.shape[-2:]:
-            scores = F.interpolate(scores, size=labels.shape[-2:], mode="bilinear", align_corners=False)
-        conf += metrics.confusion_matrix(scores.argmax(1), labels[i:i + batch], CamVid.num_classes,
-                                         ignore_index=CamVid.IGNORE_INDEX)
-    return conf
-
-
 # %%
 # NBVAL_IGNORE_OUTPUT
 t0 = time.perf_counter()
-cv_conf = camvid_confusion(cv_fcn, cv_test_x, cv_test_full)
+# confusion_over upsamples the scores to the full-size labels before the argmax
+cv_conf = confusion_over(cv_fcn, cv_test_x, cv_test_full, CamVid.num_classes, ignore_index=CamVid.IGNORE_INDEX)
 fcn_iou = metrics.iou_from_confusion(cv_conf)
 fcn_acc = float(cv_conf.diag().sum() / cv_conf.sum())
 print(f"quick FCN-8s on the {len(cv_test_x)} test frames at 360x480: mean IoU {fcn_iou.mean():.3f}, "
@@ -978,7 +951,8 @@ print({k: v[-2:] for k, v in seen.items()}, "->", tuple(out.shape))
 # compared with a coarser truth than the annotators drew. The full-size evaluation scores the
 # upsampled prediction against the original labels, which is what the task asks for (and what the
 # reference model's record uses), so only that number is comparable with it.
-conf_small = camvid_confusion(cv_fcn, cv_test_x, cv_test_y)   # labels shrunk by nearest neighbour
+conf_small = confusion_over(cv_fcn, cv_test_x, cv_test_y, CamVid.num_classes,
+                            ignore_index=CamVid.IGNORE_INDEX)  # labels shrunk by nearest neighbour
 small_iou = metrics.iou_from_confusion(conf_small)
 print(f"{'class':<11} {'full size':>9} {'reduced':>8} {'reduced - full':>15}")
 for k, name in enumerate(CamVid.CLASSES):
@@ -1018,7 +992,8 @@ for name, w in (("plain", None), ("weighted", weights)):
         loss=lambda s, t, w=w: pixel_cross_entropy(s, t, class_weights=None if w is None else w.to(s.device),
                                                    ignore_index=CamVid.IGNORE_INDEX),
         batch_size=CAMVID_BATCH, lr=CAMVID_LR, device=DEVICE, seed=SEED + 1, progress=False)
-    continued[name] = metrics.iou_from_confusion(camvid_confusion(net.cpu(), cv_test_x, cv_test_full))
+    continued[name] = metrics.iou_from_confusion(confusion_over(net.cpu(), cv_test_x, cv_test_full, CamVid.num_classes,
+                                                                ignore_index=CamVid.IGNORE_INDEX))
 print(f"\n{'class':<11} {'start':>6} {'plain':>6} {'weighted':>9} {'weighted - plain':>17}")
 for k, name in enumerate(CamVid.CLASSES):
     print(f"{name:<11} {fcn_iou[k]:>6.3f} {continued['plain'][k]:>6.3f} {continued['weighted'][k]:>9.3f} "

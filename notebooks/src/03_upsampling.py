@@ -36,10 +36,11 @@ from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
 from segedu import metrics, pretrained, viz
-from segedu.data import CamVid
+from segedu.data import CamVid, resized
 from segedu.experiments import EXPERIMENTS, compare, reproduce, run
 from segedu.experiments.catalog.ch3 import CH3
 from segedu.glue import glue, glue_verdict
+from segedu.inference import confusion_over
 from segedu.layers import BedOfNailsUpsample, MaxUnpool, NearestUpsample
 from segedu.losses import pixel_cross_entropy
 from segedu.models.encoder_decoder import EncoderDecoder
@@ -567,27 +568,9 @@ fig.tight_layout()
 # The train and test splits (about 95 MB and 60 MB; downloaded once, then read from disk).
 camvid_train = CamVid("train", download=True)
 camvid_test = CamVid("test", download=True)
-
-
-def shrink(data, size, keep_full=False):
-    """Every frame of `data` resized to `size` (bilinear, antialiased), its labels resized by nearest
-    neighbour (labels are categories: averaging them would invent classes), and (keep_full) the
-    full-size labels as uint8; also the pixel count of each label 0..11 at full size."""
-    frames, labels, full = [], [], []
-    counts = torch.zeros(CamVid.num_classes + 1, dtype=torch.long)
-    for k in range(len(data)):
-        image, mask = data[k]
-        frames.append(F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0])
-        labels.append(F.interpolate(mask[None, None].float(), size=size, mode="nearest")[0, 0].long())
-        counts += torch.bincount(mask.flatten(), minlength=CamVid.num_classes + 1)
-        if keep_full:
-            full.append(mask.to(torch.uint8))
-    return torch.stack(frames), torch.stack(labels), (torch.stack(full) if keep_full else None), counts
-
-
 t0 = time.perf_counter()
-cv_train_x, cv_train_y, _, cv_counts = shrink(camvid_train, CAMVID_SIZE)
-cv_test_x, cv_test_y, cv_test_full, _ = shrink(camvid_test, CAMVID_SIZE, keep_full=True)
+cv_train_x, cv_train_y, _, cv_counts = resized(camvid_train, CAMVID_SIZE)
+cv_test_x, cv_test_y, cv_test_full, _ = resized(camvid_test, CAMVID_SIZE, keep_full=True)
 print(camvid_train, "\n", camvid_test, sep="")
 print(f"frames at {CAMVID_SIZE[0]}x{CAMVID_SIZE[1]} (test labels also at 360x480), read and resized in "
       f"{time.perf_counter() - t0:.0f} s")
@@ -723,20 +706,8 @@ _ = glue("ch3_cv_size", f"{CAMVID_SIZE[0]}×{CAMVID_SIZE[1]}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-@torch.no_grad()
-def camvid_confusion(model, frames, labels, batch=16):
-    """Confusion matrix [11, 11] (rows: true class) over all `frames`; the scores are upsampled
-    bilinearly to the size of `labels` before the argmax; unlabelled pixels are ignored."""
-    conf = torch.zeros(CamVid.num_classes, CamVid.num_classes, dtype=torch.long)
-    for i in range(0, len(frames), batch):
-        scores = F.interpolate(model(frames[i:i + batch]), size=labels.shape[-2:], mode="bilinear",
-                               align_corners=False)
-        conf += metrics.confusion_matrix(scores.argmax(1), labels[i:i + batch], CamVid.num_classes,
-                                         ignore_index=CamVid.IGNORE_INDEX)
-    return conf
-
-
-cv_conf = camvid_confusion(small_segnet, cv_test_x, cv_test_full)
+# confusion_over upsamples the scores to the full-size labels before the argmax
+cv_conf = confusion_over(small_segnet, cv_test_x, cv_test_full, CamVid.num_classes, ignore_index=CamVid.IGNORE_INDEX)
 seg_iou = metrics.iou_from_confusion(cv_conf)
 ref = pretrained.record("unet-camvid")       # the reference model: how it was trained, what it scored
 ref_scores = ref["held_out_scores"]
