@@ -202,6 +202,7 @@ def test_offline_and_missing_files_give_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="offline") as e:
         CamVid("val", root=tmp_path, download=True)
     assert "\n" not in str(e.value)
+    assert not (tmp_path / "camvid").exists()  # the failed download left no empty folders behind
     with pytest.raises(FileNotFoundError, match="SEGEDU_DATA") as e:
         CamVid("val", root=tmp_path)
     assert str(tmp_path / "camvid") in str(e.value) and "download=True" in str(e.value)

@@ -92,6 +92,7 @@ def test_offline_gives_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(isbi2012, "ISBI2012_URL", "http://127.0.0.1:9/{name}")  # nothing listens on port 9
     with pytest.raises(OSError, match="offline"):
         ISBI2012(root=tmp_path, split="val")
+    assert not (tmp_path / "isbi2012-em").exists()  # the failed download left no empty folders behind
     with pytest.raises(FileNotFoundError, match="SEGEDU_DATA"):
         ISBI2012(root=tmp_path, split="val", download=False)
     with pytest.raises(ValueError, match="split"):

@@ -134,12 +134,21 @@ class CamVid(Dataset):
         logger = pooch.get_logger()
         level = logger.level
         logger.setLevel(logging.WARNING)  # not one "Downloading data from ..." line per file
+        # pooch makes the folders before it downloads: a download that fails must not leave empty ones
+        new_folders = sorted({(self.folder / n).parent for n in todo}) + [self.folder]
+        new_folders = [f for f in new_folders if not f.exists()]
         pool = ThreadPoolExecutor(max_workers=8)  # small files: fetch a few at a time
         try:
             with tqdm(total=len(todo), desc=f"CamVid {self.split}", unit="file", mininterval=0.5) as bar:
                 for future in as_completed([pool.submit(fetch, name) for name in todo]):
                     future.result()  # the first failure stops the download
                     bar.update(1)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for folder in new_folders:  # the split's folders first, then the data set's
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             logger.setLevel(level)

@@ -171,8 +171,17 @@ class ISBI2012(Dataset):
 
         url = ISBI2012_URL.format(name=name)
         corrupted = path.exists()  # here only when the cached copy failed its checksum
+        # pooch makes the folders before it downloads: a failed first download must not leave them behind
+        new_folders = [f for f in (path.parent, self.folder) if not f.exists()]
         try:
-            pooch.retrieve(url, known_hash=f"sha256:{expected}", fname=path.name, path=path.parent, progressbar=False)
+            try:
+                pooch.retrieve(url, known_hash=f"sha256:{expected}", fname=path.name, path=path.parent,
+                               progressbar=False)
+            except Exception:
+                for folder in new_folders:  # innermost first
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
+                raise
         except ValueError as e:  # pooch: checksum mismatch (the temporary file is deleted)
             raise ValueError(f"downloaded {url} but its SHA-256 does not match the expected {expected}: "
                              f"the mirror changed or the transfer was corrupted; nothing was kept ({e})") from None

@@ -8,7 +8,7 @@ from ..registry import Experiment
 from ..runner import ModelSpec
 from .common import N_TEST, boundary_accuracy, cells_recovered, register
 
-__all__ = []
+__all__ = ["CH3"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from ..runner import ModelSpec
 from .common import N_TEST, cells_recovered, register, tiled_scores
 from .data import DropWeights
 
-__all__ = []
+__all__ = ["CH5B"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from ..registry import Experiment
 from ..runner import ModelSpec
 from .common import N_TEST, bce_dice, register
 
-__all__ = ["average_precision", "best_threshold_dice", "foreground_ratio"]
+__all__ = ["CH6", "average_precision", "best_threshold_dice", "foreground_ratio"]
 
 
 # ---------------------------------------------------------------------------------------------

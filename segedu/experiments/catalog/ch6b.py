@@ -9,7 +9,7 @@ from ..registry import Experiment
 from ..runner import ModelSpec
 from .common import bce_dice, mean_of_heads, register
 
-__all__ = []
+__all__ = ["CH6B"]
 
 
 # ---------------------------------------------------------------------------------------------

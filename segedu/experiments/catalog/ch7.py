@@ -12,7 +12,7 @@ from ..runner import ModelSpec
 from .common import N_TEST, bce_dice, mean_of_heads, membrane_dice, membrane_iou, register, tiled_scores
 from .data import Mosaic, PairedCrops, isbi2012_splits
 
-__all__ = []
+__all__ = ["CH7", "CH7V"]
 
 
 # ---------------------------------------------------------------------------------------------
