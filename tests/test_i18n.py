@@ -79,3 +79,29 @@ def test_kept_sees_a_dropped_link_role_code_or_math():
     for broken in (good.replace("(../book/glossary.md#fcn)", ""), good.replace("{cite}`long2015fcn`", ""),
                    good.replace("`fit()`", "fit()"), good.replace("$x = 16k + 124$", "x")):
         assert kept(broken) != kept(english)
+
+
+def _extension():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import segedu_sphinx
+    finally:
+        sys.path.pop(0)
+    return segedu_sphinx
+
+
+def test_glued_words_are_translated_by_catalogue_then_pattern(monkeypatch):
+    ext = _extension()
+    monkeypatch.setattr(ext, "_GLUE_WORDS", {"above": "高于"})
+    assert ext.translate_glued("above") == "高于"
+    assert ext.translate_glued("+0.046 [+0.013, +0.079], 7/8 seeds") == "+0.046 [+0.013, +0.079]，7/8 个种子"
+    assert ext.translate_glued("UNet-L3 higher") == "UNet-L3 更高"
+    assert ext.translate_glued("1.92 times faster than") == "速度为 1.92 倍于"
+    assert ext.translate_glued("no translation yet") == "no translation yet"  # falls back to the English
+
+
+def test_the_glue_catalogue_holds_the_glued_words_and_no_numbers():
+    words = i18n.glued_words()
+    assert "above" in words or "below" in words
+    assert all(re.search(r"[A-Za-z]{2,}", w) for w in words)
+    assert not any(re.search(r"\], \d+/\d+ seeds$", w) for w in words)  # a pattern translates the verdicts

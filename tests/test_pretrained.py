@@ -1,9 +1,9 @@
 """The reference models (segedu.pretrained): what ships, that it is what its record says, and that it
 still scores what its record says on held-out data (when SEGEDU_DATA has the data).
 
-The targets of issue 16 (membrane Dice >= 0.80 on ISBI slices 24-29, CamVid test mean IoU >= 0.50)
-are not met by the weights that ship now (0.78 and 0.46, see each record); the chapters say so.
-``test_recorded_scores_meet_the_targets`` returns when they are."""
+The course's targets (membrane Dice >= 0.80 on ISBI slices 24-29, CamVid test mean IoU >= 0.50 over
+the 11 classes at full size) are checked on the recorded scores, which the reproduce tests check
+against a live measurement."""
 
 import json
 import os
@@ -125,3 +125,62 @@ def test_a_quick_training_run_trains(tmp_path):
     x = torch.rand(1, 3, 96, 128)
     assert torch.allclose(again(x), model(x), atol=0.05)  # float16 storage: close, not equal
     assert json.loads((tmp_path / "unet-camvid.json").read_text())["sha256"]
+
+
+TARGETS = {"unet-isbi2012": ("membrane_dice", 0.80), "unet-camvid": ("mean_iou", 0.50)}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_recorded_scores_meet_the_targets(name):
+    key, target = TARGETS[name]
+    assert pretrained.record(name)["held_out_scores"][key] >= target
+
+
+def test_the_isbi_offset_was_chosen_on_the_training_slices():
+    rec = pretrained.record("unet-isbi2012")
+    cal = rec["calibration"]
+    assert cal["chosen_on"].startswith("training slices 0-23") and "24" not in cal["chosen_on"]
+    assert rec["class_offsets"] == [0.0, cal["offset_added_to_cell_score"]] == pretrained.class_offsets("unet-isbi2012")
+    assert cal["train_membrane_dice_with"] >= cal["train_membrane_dice_without"]
+    assert pretrained.class_offsets("unet-camvid") is None
+
+
+def test_offsets_move_the_decision():
+    em = torch.rand(1, 1, 64, 64)
+    all_cell = pretrained.predict("unet-isbi2012", em, offsets=[0.0, 1e6])
+    assert (all_cell == 1).all()
+    assert (pretrained.predict("unet-isbi2012", em, offsets=[1e6, 0.0]) == 0).all()
+    with pytest.raises(ValueError, match="offsets"):
+        pretrained.predict("unet-isbi2012", em, offsets="shipped")
+
+
+def test_calibrate_picks_the_best_offset_of_its_grid(monkeypatch):
+    """calibrate() on a tiny valid U-Net and two fake slices: its choice is the grid's argmax of the
+    membrane Dice, recomputed here by brute force."""
+    import segedu.data
+    from segedu.models import UNet
+    from segedu.sizes import covering_input_size
+    from segedu.tiling import predict_tiled
+
+    torch.manual_seed(0)
+    slices = [(torch.rand(1, 40, 40), (torch.rand(40, 40) > 0.3).long()) for _ in range(2)]
+
+    class FakeISBI(list):
+        def __init__(self, root=None, split="train"):
+            super().__init__(slices)
+
+    monkeypatch.setattr(segedu.data, "ISBI2012", FakeISBI)
+    model = UNet(in_channels=1, num_classes=2, depth=1, base_channels=4, padding="valid").eval()
+    offsets, cal = recipes.calibrate("unet-isbi2012", model, progress=False)
+    with torch.no_grad():
+        margin = torch.cat([(lambda s: (s[1] - s[0]).flatten())(
+            predict_tiled(model, x, tile_size=covering_input_size(40, 1), batch_size=1)) for x, _ in slices])
+    truth = torch.cat([(y == 0).flatten() for _, y in slices])
+
+    def dice(b):
+        called = margin + b < 0
+        return 2 * int((called & truth).sum()) / (int(called.sum()) + int(truth.sum()))
+
+    best = max(dice(round(-2 + 0.05 * i, 2)) for i in range(101))
+    assert dice(offsets[1]) == pytest.approx(best) and cal["train_membrane_dice_with"] == pytest.approx(best, abs=1e-6)
+    assert recipes.calibrate("unet-camvid", model, progress=False) == (None, None)

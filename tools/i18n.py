@@ -54,9 +54,59 @@ def _run(cmd, **kw):
 
 
 def extract(out: Path) -> Path:
-    """Build the English message templates (.pot) into ``out`` (its own output folder); return their folder."""
+    """Build the English message templates (.pot) into ``out`` (its own output folder), with the
+    glued words' ``glue.pot``; return their folder."""
     _run([_jupyter_book(), "build", ROOT, "--builder", "custom", "--custom-builder", "gettext", "--path-output", out])
-    return out / "_build" / "gettext"
+    templates = out / "_build" / "gettext"
+    _glue_template(templates)  # the glued words: their own catalogue, glue.pot
+    return templates
+
+
+def glued_words() -> list[str]:
+    """The glued values that are words, not numbers: every string a notebook glues that has a word in
+    it, except those that a pattern of the book's extension translates (``GLUE_PATTERNS``).
+
+    Inside a translated paragraph the Chinese edition shows each such value in Chinese, from the
+    catalogue ``glue.po`` (book/_ext/segedu_sphinx.py); a value without a translation stays English.
+    """
+    import ast
+    import json
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        from segedu_sphinx import GLUE_PATTERNS
+    finally:
+        sys.path.pop(0)
+    words = set()
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                meta = output.get("metadata", {}).get("scrapbook")
+                if not meta:
+                    continue
+                text = output["data"].get(meta.get("mime_prefix", "") + "text/plain", "")
+                text = "".join(text) if isinstance(text, list) else text
+                try:
+                    value = ast.literal_eval(text)
+                except (SyntaxError, ValueError):
+                    continue
+                if (isinstance(value, str) and re.search(r"[A-Za-z]{2,}", value)
+                        and not any(re.match(p, value) for p, _ in GLUE_PATTERNS)):
+                    words.add(value)
+    return sorted(words)
+
+
+def _glue_template(templates: Path) -> Path:
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    catalog = Catalog(project="segedu", charset="utf-8")
+    for word in glued_words():
+        catalog.add(word, auto_comments=["a value glued into the text by a notebook (tools/i18n.py glued_words)"])
+    path = templates / "glue.pot"
+    with open(path, "wb") as f:
+        write_po(f, catalog, width=0, omit_header=False)
+    return path
 
 
 def update(out: Path | None = None) -> None:

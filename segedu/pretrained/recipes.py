@@ -5,8 +5,13 @@ Each recipe names its network, its data, its augmentation, its loss and its sche
 ``fit``) with AdamW and a one-cycle learning rate, which is what a reference run wants and what
 ``fit`` (Adam, a fixed rate: the chapters' quick runs) does not do.
 
+Both train with the forward pass in bfloat16 autocast (``amp="bfloat16"``): on a CPU with AMX or
+AVX-512 BF16 units it ran 2.2 times (16 base channels) to 4 times (32) faster than float32 here,
+which paid for a wider network and twice the steps; the weights, the optimiser and the loss stay
+float32.
+
 ``unet-isbi2012``: the U-Net paper's recipe on ISBI 2012 slices 0-23: a valid-padding U-Net
-(narrower than the paper's: 16 base channels instead of 64, so the checkpoint stays small),
+(narrower than the paper's: 24 base channels instead of 64, so the checkpoint stays under 10 MB),
 input tiles of 380x380 (x = 16k + 124) cut from the mirror-padded slices, so every pixel of a
 slice can be an output pixel (overlap-tile), random flips and the elastic deformation, and the
 loss weighted by the paper's weight map (``w0 = 10``, ``sigma = 5``, cells = connected cell
@@ -34,7 +39,7 @@ import torch.nn.functional as F
 from ..models import UNet
 from ..train import train_step
 
-__all__ = ["Recipe", "RECIPES", "build_model", "train"]
+__all__ = ["Recipe", "RECIPES", "build_model", "train", "calibrate"]
 
 
 @dataclass(frozen=True)
@@ -48,23 +53,28 @@ class Recipe:
     crop: int                   # training input side
     scale: float = 1.0          # frames are trained on and predicted at this scale of their full size
     seed: int = 0
+    amp: str | None = None      # "bfloat16": the forward pass in bfloat16 autocast (2-4x faster on CPUs with AMX)
     extra: dict = field(default_factory=dict)
 
 
 RECIPES = {
     "unet-isbi2012": Recipe(
         name="unet-isbi2012",
-        model=dict(in_channels=1, num_classes=2, depth=4, base_channels=16, padding="valid", norm="batch"),
-        steps=1500, batch_size=2, lr=2e-3, weight_decay=1e-4, crop=380,
+        model=dict(in_channels=1, num_classes=2, depth=4, base_channels=24, padding="valid", norm="batch"),
+        steps=3000, batch_size=2, lr=2e-3, weight_decay=1e-4, crop=380, amp="bfloat16",
         # class_balance=False: the weight map's border term without its class-balancing w_c. With
         # w_c (the paper's equation 2 in full) a first run over-predicted the membrane (29% of the
         # held-out pixels against 18% true; membrane Dice 0.745): w_c scales the membrane's loss by
         # about 3.4, and the argmax follows (see the record's "earlier_runs").
-        extra=dict(w0=10.0, sigma=5.0, class_balance=False, elastic_grid=3, elastic_sigma=10.0)),
+        # calibrate: the weight map's border term (w0 = 10) makes the network draw membranes wider than
+        # the truth's (26% of the held-out pixels against 20%); an offset added to the cell score,
+        # chosen on the training slices by membrane Dice, corrects the bias (see calibrate()).
+        extra=dict(w0=10.0, sigma=5.0, class_balance=False, elastic_grid=3, elastic_sigma=10.0,
+                   calibrate="membrane_dice")),
     "unet-camvid": Recipe(
         name="unet-camvid",
-        model=dict(in_channels=3, num_classes=11, depth=4, base_channels=16, padding="same", norm="batch"),
-        steps=3000, batch_size=8, lr=3e-3, weight_decay=1e-4, crop=176, scale=0.5,
+        model=dict(in_channels=3, num_classes=11, depth=4, base_channels=24, padding="same", norm="batch"),
+        steps=6000, batch_size=8, lr=3e-3, weight_decay=1e-4, crop=176, scale=0.5, amp="bfloat16",
         extra=dict(scale_jitter=(0.75, 1.5), brightness=0.2, contrast=0.2)),
 }
 
@@ -186,6 +196,7 @@ def train(name: str, *, steps: int | None = None, root=None, progress: bool = Tr
 
         weights = CamVid("train", root=root).median_frequency_weights()
         batches, loss = _camvid_batches(recipe, generator, root), _camvid_loss(weights)
+    amp_dtype = getattr(torch, recipe.amp) if recipe.amp else None
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=steps, pct_start=0.1)
     losses, running, start = [], 0.0, time.perf_counter()
@@ -193,7 +204,7 @@ def train(name: str, *, steps: int | None = None, root=None, progress: bool = Tr
     for step in bar:
         x, targets = next(batches)
         x = x.contiguous(memory_format=torch.channels_last)
-        value, _ = train_step(model, x, targets, opt, loss, step=step)
+        value, _ = train_step(model, x, targets, opt, loss, step=step, amp_dtype=amp_dtype)
         schedule.step()
         running += float(value)
         if (step + 1) % 100 == 0:
@@ -206,3 +217,54 @@ def train(name: str, *, steps: int | None = None, root=None, progress: bool = Tr
     record = dict(recipe=asdict(recipe), steps=steps, train_seconds=round(time.perf_counter() - start, 1),
                   train_loss_every_100_steps=losses, hardware=hardware("cpu"))
     return model, record
+
+
+# ---------------------------------------------------------------------------------------------
+# after training: a decision threshold chosen on the training data
+# ---------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def calibrate(name: str, model, *, root=None, progress: bool = True):
+    """``(class_offsets, calibration)`` for ``name``'s predictions, or ``(None, None)`` if its recipe has none.
+
+    ``unet-isbi2012`` (``calibrate="membrane_dice"``): the offset ``b`` added to the cell score
+    before the argmax that gives the highest membrane Dice over the *training* slices 0-23, from a
+    grid of steps of 0.05 in [-2, 3] (``b > 0`` calls fewer pixels membrane). The held-out slices
+    are never looked at: they measure the result.
+    """
+    from tqdm.auto import tqdm
+
+    recipe = RECIPES[name]
+    if recipe.extra.get("calibrate") != "membrane_dice":
+        return None, None
+    from ..data import ISBI2012
+    from ..sizes import covering_input_size
+    from ..tiling import predict_tiled
+
+    data = ISBI2012(root=root, split="train")
+    model.eval()
+    margins, membrane = [], []
+    for k in tqdm(range(len(data)), desc=f"{name} calibration (slices 0-23)", disable=not progress):
+        image, mask = data[k]
+        scores = predict_tiled(model, image, tile_size=covering_input_size(max(image.shape[-2:]), model.depth),
+                               batch_size=1).float().cpu()
+        margins.append((scores[1] - scores[0]).flatten())   # cell score minus membrane score
+        membrane.append(mask.flatten() == 0)
+    margin, truth = torch.cat(margins), torch.cat(membrane)
+    grid = [round(-2 + 0.05 * i, 2) for i in range(101)]
+
+    def dice(b):
+        called = margin + b < 0                               # membrane where it still wins after the offset
+        tp = int((called & truth).sum())
+        return 2 * tp / (int(called.sum()) + int(truth.sum()))
+
+    scores = {b: dice(b) for b in grid}
+    best = max(grid, key=lambda b: (scores[b], -abs(b)))       # ties: the smaller correction
+    calibration = {"chosen_on": "training slices 0-23 (overlap-tile, whole slices)",
+                   "criterion": "membrane Dice", "grid": "-2.00 to 3.00 in steps of 0.05",
+                   "offset_added_to_cell_score": best, "train_membrane_dice_without": round(scores[0.0], 6),
+                   "train_membrane_dice_with": round(scores[best], 6),
+                   "train_membrane_share_true": round(float(truth.float().mean()), 6),
+                   "train_membrane_share_called_without": round(float((margin < 0).float().mean()), 6),
+                   "train_membrane_share_called_with": round(float((margin + best < 0).float().mean()), 6)}
+    return [0.0, best], calibration
