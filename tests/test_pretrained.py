@@ -142,7 +142,14 @@ def test_the_isbi_offset_was_chosen_on_the_training_slices():
     assert cal["chosen_on"].startswith("training slices 0-23") and "24" not in cal["chosen_on"]
     assert rec["class_offsets"] == [0.0, cal["offset_added_to_cell_score"]] == pretrained.class_offsets("unet-isbi2012")
     assert cal["train_membrane_dice_with"] >= cal["train_membrane_dice_without"]
-    assert pretrained.class_offsets("unet-camvid") is None
+
+
+def test_the_camvid_offsets_were_chosen_on_the_val_split():
+    rec = pretrained.record("unet-camvid")
+    cal = rec["calibration"]
+    assert cal["chosen_on"].startswith("CamVid val split") and len(rec["class_offsets"]) == 11
+    assert cal["val_mean_iou_with"] >= cal["val_mean_iou_without"]
+    assert rec["held_out_scores_without_offsets"]["mean_iou"] > 0  # the raw network's score is kept beside
 
 
 def test_offsets_move_the_decision():
@@ -183,4 +190,3 @@ def test_calibrate_picks_the_best_offset_of_its_grid(monkeypatch):
 
     best = max(dice(round(-2 + 0.05 * i, 2)) for i in range(101))
     assert dice(offsets[1]) == pytest.approx(best) and cal["train_membrane_dice_with"] == pytest.approx(best, abs=1e-6)
-    assert recipes.calibrate("unet-camvid", model, progress=False) == (None, None)

@@ -828,12 +828,14 @@ fig.tight_layout(rect=(0, 0.08, 1, 1))
 #   {glue:text}`ch2_cv_ref_steps:,d` steps of {glue:text}`ch2_cv_ref_batch:d`
 #   ({glue:text}`ch2_cv_images_ratio:.0f` times as many training frames seen), Adam at a fixed rate
 #   against AdamW with a one-cycle schedule; {glue:text}`ch2_cv_seconds:.0f` s against
-#   {glue:text}`ch2_cv_ref_minutes:.0f` minutes on {glue:text}`ch2_cv_ref_hw`;
+#   {glue:text}`ch2_cv_ref_minutes:.0f` minutes on {glue:text}`ch2_cv_ref_hw`, the reference's
+#   forward pass in {glue:text}`ch2_cv_ref_amp` (its recipe's `amp`);
 # * **resolution**: frames of {glue:text}`ch2_cv_size` ({glue:text}`ch2_cv_side_pct:.0f`% of the
 #   side) against {glue:text}`ch2_cv_ref_size` (crops of {glue:text}`ch2_cv_ref_crop:d` pixels);
 # * **augmentation**: none against {glue:text}`ch2_cv_ref_aug`;
 # * **loss**: the plain cross entropy against one weighted by median-frequency class weights
-#   (chapter 3).
+#   (chapter 3), whose tilt towards the rare classes the reference corrects with one offset per
+#   class on its scores, chosen on the val split (chapter 7).
 #
 # Because they differ in all of these together, this pair of runs cannot say how much each one
 # contributes, nor whether an FCN or a U-Net is the better architecture for street scenes. It is
@@ -863,7 +865,8 @@ glue("ch2_cv_ref_minutes", ref["train_seconds"] / 60)
 glue("ch2_cv_ref_hw", f"{hw['cpus']} CPU cores ({hw['device_name']})" if hw["device"] == "cpu" else hw["device_name"])
 glue("ch2_cv_ref_size", f"{ref_side[0]}×{ref_side[1]}")
 glue("ch2_cv_ref_crop", recipe["crop"])
-_ = glue("ch2_cv_ref_aug", ref_aug)
+glue("ch2_cv_ref_aug", ref_aug)
+_ = glue("ch2_cv_ref_amp", recipe.get("amp") or "float32")
 
 # %% [markdown]
 # ## Summary

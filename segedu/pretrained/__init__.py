@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .recipes import RECIPES, build_model
+from .scoring import scaled_scores as _scaled_scores
 
 __all__ = ["available", "load", "predict", "record", "evaluate", "save", "weights_path", "class_offsets",
            "ChecksumError"]
@@ -106,10 +107,12 @@ _MODELS: dict = {}
 def class_offsets(name: str):
     """The per-class score offsets of the shipped ``name`` (added to the scores before the argmax), or None.
 
-    ``unet-isbi2012`` has one: its weight map's border term (w0 = 10) makes the network call membrane
-    wherever two cells are close, so it draws membranes wider than the truth's; the offset added to
-    the cell score was chosen on the training slices 0-23 (the membrane Dice there is highest with
-    it), never on the held-out slices. The record's ``calibration`` says how it was chosen.
+    Both reference models have them, because both losses tilt the network towards some classes:
+    ``unet-isbi2012``'s weight map's border term (w0 = 10) makes it draw membranes wider than the
+    truth's (an offset on the cell score, chosen on the training slices 0-23); ``unet-camvid``'s
+    median-frequency weights make it draw the rare classes where they are not (one offset per class,
+    chosen on the val split). The held-out data (slices 24-29, the test split) never took part. The
+    record's ``calibration`` says how they were chosen.
     """
     _check_name(name)
     offsets = record(name).get("class_offsets")
@@ -171,16 +174,7 @@ def _tiled_labels(model, image: torch.Tensor, bias=None) -> torch.Tensor:
 
 def _scaled_labels(model, x: torch.Tensor, scale: float, bias=None) -> torch.Tensor:
     """Argmax of the scores at ``scale``, upsampled to the input's size (same-padding models)."""
-    from ..tiling import mirror_pad
-
-    H, W = x.shape[-2:]
-    small = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False) if scale != 1 else x
-    h, w = small.shape[-2:]
-    m = 2 ** model.depth
-    ph, pw = -h % m, -w % m
-    padded = torch.stack([mirror_pad(img, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2) for img in small])
-    scores = model(padded)[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
-    scores = F.interpolate(scores, size=(H, W), mode="bilinear", align_corners=False)
+    scores = F.interpolate(_scaled_scores(model, x, scale), size=x.shape[-2:], mode="bilinear", align_corners=False)
     return (scores if bias is None else scores + bias.to(scores.device)).argmax(1)
 
 
