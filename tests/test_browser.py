@@ -608,6 +608,29 @@ def test_editions_are_twins(page, server, driver):
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)
 
 
+SEARCH_JS = """
+  const done = arguments[arguments.length - 1];
+  const start = Date.now();
+  (function poll() {
+    const links = Array.from(document.querySelectorAll("#search-results li a")).map(a => a.getAttribute("href"));
+    const status = (document.querySelector("#search-results p.search-summary") || {}).textContent || "";
+    if (links.length || status.trim() || Date.now() - start > 60000) done({links: links, status: status.trim()});
+    else setTimeout(poll, 250);
+  })();
+"""
+
+
+@pytest.mark.parametrize("edition, query, page", [("", "transposed convolution", "notebooks/04_transposed_conv"),
+                                                  ("zh/", "转置卷积", "notebooks/04_transposed_conv"),
+                                                  ("zh/", "跳跃连接", "notebooks/05_unet")])
+def test_search_finds_a_chapter_in_each_edition(edition, query, page, server, driver):
+    """The search box works offline in both editions; in Chinese the words are cut by jieba with
+    the glossary's terms as its dictionary, so a compound term like 转置卷积 is one search word."""
+    driver.get(server.base + edition + "search.html?q=" + urllib.parse.quote(query))
+    found = driver.execute_async_script(SEARCH_JS)
+    assert any(page in (href or "") for href in found["links"]), (query, found["status"], found["links"][:8])
+
+
 def test_the_language_checks_see_english_prose(server, driver):
     """Test of the test: an English page's prose is not counted as Chinese."""
     load(driver, server, page_url(server, PAGES[1]))
