@@ -150,6 +150,29 @@ def test_reproduce_retrains_one_stored_run_and_detects_drift(tiny, tmp_path):
     assert relaxed["max_abs_diff"] == pytest.approx(0.01, abs=1e-4)
 
 
+def test_on_another_machine_reproduce_checks_the_seeds_spread(tiny, tmp_path):
+    """Elsewhere a live run is in effect another seed: within CROSS_MACHINE_SDS standard deviations
+    of the stored seeds (or CROSS_MACHINE_FLOOR) passes, a pipeline that moved further fails."""
+    from segedu.experiments import StoredResultDrift, reproduce
+    from segedu.experiments.registry import CROSS_MACHINE_FLOOR
+
+    run(tiny.name, cache=False, save=True, store=tmp_path, progress=False, device="cpu")
+    path = tmp_path / "test-tiny.json"
+    stored = json.loads(path.read_text())
+    stored["hardware"]["processor"] = "a processor this is not"
+    seed_row = next(r for r in stored["rows"] if r["model"] == "narrow" and r["seed"] == 1)
+    seed_row["dice"] += CROSS_MACHINE_FLOOR / 4  # rounding elsewhere: the stored seed differs a little
+    path.write_text(json.dumps(stored))
+    other = reproduce(tiny.name, "narrow", seed=1, store=tmp_path, strict=True)
+    assert not other["same_machine"] and other["max_abs_diff"] > 1e-4
+    for r in stored["rows"]:  # every stored seed far from what the code computes now
+        if r["model"] == "narrow":
+            r["dice"] += 0.5
+    path.write_text(json.dumps(stored))
+    with pytest.raises(StoredResultDrift, match=r"live dice .* stored seeds' mean .* another machine"):
+        reproduce(tiny.name, "narrow", seed=1, store=tmp_path, strict=True)
+
+
 def test_reproduce_explains_what_is_missing(tiny, tmp_path):
     from segedu.experiments import reproduce
 

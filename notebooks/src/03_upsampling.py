@@ -909,7 +909,7 @@ for k in weighted_share.argsort(descending=True).tolist():
 print(f"largest / smallest share: plain {plain_share.max() / plain_share.min():.0f}x, "
       f"weighted {weighted_share.max() / weighted_share.min():.1f}x")
 
-# %% tags=["hide-cell", "solution"] alt="Two confusion matrices side by side, rows normalised to sum to one, eleven CamVid classes each way: left the small SegNet-style network of this notebook, right the reference U-Net; the small network sends most pedestrian and pole pixels to car and building, while the reference keeps most rare-class pixels on its diagonal."
+# %% tags=["hide-cell", "solution"] alt="Two confusion matrices side by side, rows normalised to sum to one, eleven CamVid classes each way: left the small SegNet-style network of this notebook, right the reference U-Net with its class offsets; the largest share of the small network's pedestrian and pole pixels goes to car, and the reference's largest confusion for pedestrians, poles and signs is building."
 # Solution 6: each row is one true class; its entries say where that class's pixels went (the
 # printed lines list the three largest entries of the rows asked about).
 rows = {"small SegNet-style (this notebook)": cv_conf.double(),

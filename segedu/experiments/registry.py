@@ -254,6 +254,14 @@ class StoredResultDrift(AssertionError):
 #: The numbers a live run must reproduce, and how closely (same seed, same CPU: float noise only).
 REPRODUCED_METRICS = ("pixel_accuracy", "mean_iou", "dice", "foreground_iou")
 TOLERANCE = 1e-4
+#: On another machine the sums round differently and a few hundred steps amplify that, so the live
+#: run is, in effect, one more seed: it must land within CROSS_MACHINE_SDS standard deviations of the
+#: stored seeds' mean (and at least CROSS_MACHINE_FLOOR from it is always allowed). Measured: an
+#: Intel Xeon re-running rows stored on an AMD EPYC differed from the stored seed by up to 0.07 in
+#: mean IoU, within 1 standard deviation of the seeds; a processor's name alone does not pin its
+#: rounding (two machines both named "AMD EPYC" differed by 8e-4).
+CROSS_MACHINE_SDS = 4.0
+CROSS_MACHINE_FLOOR = 0.02
 
 
 def reproduce(name: str, model: str | None = None, seed: int | None = None, *, dataset: str | None = None,
@@ -266,10 +274,14 @@ def reproduce(name: str, model: str | None = None, seed: int | None = None, *, d
     "stored", "live", "max_abs_diff", "tolerance", "same_machine"}``.
 
     A few hundred training steps amplify rounding, so only the machine the results were stored on
-    (same processor) reproduces them to ``tolerance``; elsewhere (your laptop, a GPU) the live numbers
-    differ by a few hundredths and the verdicts are what carries over. ``strict`` (default: on that
-    machine, or when the environment sets ``SEGEDU_STRICT_REPRODUCE=1``, as ``make test`` does)
-    raises :class:`StoredResultDrift` beyond the tolerance; otherwise the difference is only reported.
+    (same processor and platform) reproduces them to ``tolerance``; elsewhere (your laptop, a GPU,
+    another CI machine) the live numbers differ by a few hundredths and the verdicts are what carries
+    over. ``strict`` (default: on that machine, or when the environment sets
+    ``SEGEDU_STRICT_REPRODUCE=1``, as ``make test`` does) raises :class:`StoredResultDrift` when the
+    live run is off: beyond ``tolerance`` on the storing machine; on another machine, further from the
+    stored seeds' mean than :data:`CROSS_MACHINE_SDS` standard deviations of those seeds (at least
+    :data:`CROSS_MACHINE_FLOOR`), which a changed pipeline trips and rounding does not. Otherwise the
+    difference is only reported. The report's ``bound`` is the check that applied.
     """
     exp = _get(name)
     path = Path(store) / f"{name}.json"
@@ -289,7 +301,8 @@ def reproduce(name: str, model: str | None = None, seed: int | None = None, *, d
     wanted = [r for r in rows if r["model"] == model]
     if not wanted:
         raise ValueError(f"{name} has no stored model {model!r}; its models are {sorted({r['model'] for r in rows})}")
-    same_machine = stored.hardware.get("processor") == hardware("cpu").get("processor")
+    here = hardware("cpu")
+    same_machine = all(stored.hardware.get(k) == here.get(k) for k in ("processor", "platform"))
     threads = torch.get_num_threads()
     if same_machine and stored.hardware.get("threads"):
         torch.set_num_threads(stored.hardware["threads"])  # another thread count splits the sums differently
@@ -302,14 +315,24 @@ def reproduce(name: str, model: str | None = None, seed: int | None = None, *, d
     worst, report = 0.0, None
     for want in wanted:
         (got,) = [r for r in live.rows if r["model"] == model and r["dataset"] == want["dataset"]]
+        seeds = [r for r in stored.rows if r["model"] == model and r["dataset"] == want["dataset"]]
         for key in REPRODUCED_METRICS:
             diff = abs(got[key] - want[key])
+            if same_machine:  # the same run, the same rounding: float noise only
+                off, bound, what = diff, tolerance, f"stored {want[key]:.6f}"
+            else:  # another seed, in effect: compare with the spread of the stored seeds
+                values = torch.tensor([r[key] for r in seeds], dtype=torch.float64)
+                sd = float(values.std()) if len(values) > 1 else 0.0
+                off, bound = abs(got[key] - float(values.mean())), max(CROSS_MACHINE_SDS * sd, CROSS_MACHINE_FLOOR)
+                what = (f"stored seeds' mean {float(values.mean()):.6f}, sd {sd:.2g} over {len(values)} seeds; "
+                        f"the stored seed {seed}: {want[key]:.6f}")
             if diff >= worst:
                 worst = diff
-                report = dict(model=model, seed=seed, dataset=want["dataset"], stored=want, live=got)
-            if strict and not diff <= tolerance:  # "not <=" also catches NaN
+                report = dict(model=model, seed=seed, dataset=want["dataset"], stored=want, live=got, bound=bound)
+            if strict and not off <= bound:  # "not <=" also catches NaN
                 raise StoredResultDrift(
-                    f"{name}, {model} on {want['dataset']}, seed {seed}: live {key} = {got[key]:.6f}, stored "
-                    f"{want[key]:.6f} (|diff| {diff:.2g} > {tolerance:g}). If the code changed on purpose, re-run "
-                    f"`python -m segedu.experiments {name} --force`; stored on: {stored.hardware.get('processor')}")
+                    f"{name}, {model} on {want['dataset']}, seed {seed}: live {key} = {got[key]:.6f}, {what} "
+                    f"(off by {off:.2g} > {bound:.2g}, {'the storing machine' if same_machine else 'another machine'}). "
+                    f"If the code changed on purpose, re-run `python -m segedu.experiments {name} --force`; "
+                    f"stored on: {stored.hardware.get('processor')}")
     return {**report, "max_abs_diff": worst, "tolerance": tolerance, "same_machine": same_machine}
