@@ -728,7 +728,6 @@ _ = glue("ch2_cv_params", count(cv_fcn))
 # $\text{TP}_c / (\text{TP}_c + \text{FP}_c + \text{FN}_c)$, read off that matrix.
 
 # %%
-# %%
 # NBVAL_IGNORE_OUTPUT
 t0 = time.perf_counter()
 # confusion_over upsamples the scores to the full-size labels before the argmax
