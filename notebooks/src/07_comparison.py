@@ -1299,7 +1299,8 @@ print(f"{n_trained} networks x 8 seeds x {cv_rec['train_seconds'] / 60:.0f} min 
 # ### With more compute
 #
 # `RERUN = True` trains all three experiments again on your device: on a GPU it is the check that
-# the verdicts carry over to other hardware (the numbers will differ in the third decimal). More
+# the verdicts carry over to other hardware (the numbers will differ: on the CPU that ran this page,
+# a live run above differed from its stored twin by {glue:text}`ch7_repro_max:.2f`). More
 # seeds resolve more: {glue:text}`ch7_resolvable_n:d` of the unresolved verdicts would need 16 seeds
 # or fewer at the spread measured here ({glue:text}`ch7_resolvable`), for example
 # `run("ch7-synthetic", seeds=range(16), cache=False)`. A longer budget is a new experiment:
