@@ -271,17 +271,18 @@ def reproduce(name: str, model: str | None = None, seed: int | None = None, *, d
     This is how a chapter shows that the stored table is what the code computes: it trains one run
     (default: the stored result's cheapest model, on its first seed) and checks every number of
     :data:`REPRODUCED_METRICS` against the stored row. Returns ``{"model", "seed", "dataset",
-    "stored", "live", "max_abs_diff", "tolerance", "same_machine"}``.
+    "stored", "live", "bound", "max_abs_diff", "tolerance", "same_machine"}`` (``bound``: the largest
+    allowed difference of the metric that differed most: ``tolerance``, or the seeds' spread; see below).
 
     A few hundred training steps amplify rounding, so only the machine the results were stored on
     (same processor and platform) reproduces them to ``tolerance``; elsewhere (your laptop, a GPU,
-    another CI machine) the live numbers differ by a few hundredths and the verdicts are what carries
-    over. ``strict`` (default: on that machine, or when the environment sets
-    ``SEGEDU_STRICT_REPRODUCE=1``, as ``make test`` does) raises :class:`StoredResultDrift` when the
-    live run is off: beyond ``tolerance`` on the storing machine; on another machine, further from the
-    stored seeds' mean than :data:`CROSS_MACHINE_SDS` standard deviations of those seeds (at least
-    :data:`CROSS_MACHINE_FLOOR`), which a changed pipeline trips and rounding does not. Otherwise the
-    difference is only reported. The report's ``bound`` is the check that applied.
+    another CI machine) the live numbers differ by hundredths, a run on the edge between a good and a
+    poor model by tenths, and the verdicts are what carries over. ``strict`` (default: on that
+    machine, or when the environment sets ``SEGEDU_STRICT_REPRODUCE=1``, as ``make test`` does)
+    raises :class:`StoredResultDrift` when the live run is off: beyond ``tolerance`` on the storing
+    machine; on another machine, further from the stored seeds' mean than :data:`CROSS_MACHINE_SDS`
+    standard deviations of those seeds (at least :data:`CROSS_MACHINE_FLOOR`), which a changed
+    pipeline trips and rounding does not. Otherwise the difference is only reported.
     """
     exp = _get(name)
     path = Path(store) / f"{name}.json"
